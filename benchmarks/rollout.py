@@ -9,7 +9,14 @@ absolute counts are larger than with Qwen, ratios much less so):
    forward-only code, student inputs vs skill-bearing teacher inputs), for the pipeline's
    `TeacherConfig()` defaults and for fewer skills, side by side with the ratio of tokens
    processed (the physical floor: 1x plus the skill tokens). "teacher_stage" adds the teacher's
-   own input work (retrieval, skill rendering, tokenisation) to its forward;
+   own input work (retrieval, skill rendering, tokenisation) to its forward. Next to each time
+   ratio is the ratio of forward FLOPs (matmuls; causal attention; LM head on response tokens):
+   prefix caching makes the skill *tokens* nearly free, but every later token still attends over
+   the skill *keys*, 4·H FLOPs per key per layer against ~2·H·(2H + 3I) for the rest of a token.
+   At the tiny model's width (H=128, I=256) 1,000 keys cost more than the whole rest of a token;
+   at a real width they do not. So the same samples are also scored (`--wide-samples`, whole
+   groups) by a model of Qwen2.5-0.5B's layer shape (H=896, I=4,864, 14/2 heads; 2 layers, random
+   weights, the same tokenizer) — per-layer cost, hence the ratio, is that of the real model;
 3. tokens processed per episode by the two layouts at 10 and 30 turns, counted exactly on the
    real prompts of episodes played on the engine by a random admissible-action policy, split into
    where they go (system/rules, task, history window, observation, admissible list, template,
@@ -22,7 +29,7 @@ absolute counts are larger than with Qwen, ratios much less so):
 Targets (issue 5): teacher pass <= 1.3x a student pass; whole-trajectory >= 3x fewer tokens than
 per-step at 10 turns.
 
-    python benchmarks/rollout.py --repeats 2         # 64 episodes, ~3-5 min on 2 busy cores
+    python benchmarks/rollout.py --repeats 2         # 64 episodes, ~6-8 min on 2 cores
     python benchmarks/rollout.py --tasks 2 --group 2  # quick
 """
 
@@ -47,6 +54,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
     parser.add_argument("--realistic-response-tokens", type=int, default=150)
     parser.add_argument("--layout-episodes", type=int, default=8, help="30-step random episodes")
+    parser.add_argument(
+        "--wide-samples", type=int, default=64, help="samples scored at Qwen2.5-0.5B width; 0 skips"
+    )
     return parser.parse_args()
 
 
@@ -64,18 +74,13 @@ def _rollouts(root: Path, args, model: Path, games: Path):
     return summary, read_trajectories(root / "window")
 
 
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
 def _teacher_settings():
     from sdar_core.teacher import TeacherConfig
 
     return {
         "pipeline_defaults": TeacherConfig(show_progress=False),
-        "one_skill": TeacherConfig(skills_k=1, include_general=False, show_progress=False),
+        "three_skills": TeacherConfig(skills_k=3, show_progress=False),
+        "task_skill_only": TeacherConfig(skills_k=1, include_general=False, show_progress=False),
         "no_skills": TeacherConfig(skills_k=0, include_general=False, show_progress=False),
     }
 
@@ -109,8 +114,41 @@ def _processed_tokens(items, groups, config) -> tuple[int, float]:
     return tokens, skills / len(items)
 
 
-def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int) -> dict:
-    """Teacher vs student pass for each setting of `_teacher_settings`, plain and prefix-cached."""
+class _Flops:
+    """Forward FLOPs of a causal decoder (2 per multiply-add): per layer and token the
+    projections and MLP, plus 4·H per key attended (scores and weighted values), plus the LM head
+    on scored (response) tokens. Ideal causal attention, no padding: a floor, not a profile."""
+
+    def __init__(self, config) -> None:
+        h, i = config.hidden_size, config.intermediate_size
+        kv = config.num_key_value_heads * (h // config.num_attention_heads)
+        self.layers, self.h = config.num_hidden_layers, h
+        self.per_token = 2 * h * (2 * h + 2 * kv) + 6 * h * i
+        self.head = 2 * h * config.vocab_size
+
+    def run(self, start: int, end: int) -> float:
+        """Tokens at positions start..end-1, each attending to every earlier position."""
+        keys = (end * (end + 1) - start * (start + 1)) / 2
+        return self.layers * ((end - start) * self.per_token + 4 * self.h * keys)
+
+    def plain(self, sequences) -> float:
+        return sum(self.run(0, len(ids)) + self.head * (len(ids) - r) for ids, r in sequences)
+
+    def cached(self, sequences, groups, config) -> float:
+        from sdar_core.teacher import plan_prefixes
+
+        plans, plain = plan_prefixes(sequences, groups, min_prefix_tokens=config.min_prefix_tokens)
+        total = self.plain([sequences[i] for i in plain])
+        for plan in plans:
+            total += self.run(0, plan.length)
+            for ids, r in (sequences[i] for i in plan.members):
+                total += self.run(plan.length, len(ids)) + self.head * (len(ids) - r)
+        return total
+
+
+def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int, *, plain=True) -> dict:
+    """Teacher vs student pass for each setting of `_teacher_settings`: prefix-cached and (with
+    `plain`) scoring every sample whole; time, tokens and FLOPs as ratios of the student's."""
     from functools import partial
 
     from sdar_core.models import load_model, load_tokenizer
@@ -124,12 +162,18 @@ def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int) -> dic
 
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir, dtype="float32")
+    flops = _Flops(model.config)
     index = load_index(index_dir)
     pairs = zip(rows["prompt_ids"], rows["response_ids"], strict=True)
     student = [(p + r, len(p)) for p, r in pairs]
     student_tokens = sum(len(ids) for ids, _ in student)
+    student_flops = flops.plain(student)
     groups = rows["group_id"]
     report = {
+        "model": {
+            k: getattr(model.config, k)
+            for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size")
+        },
         "samples": len(student),
         "groups": len(set(groups)),
         "student_tokens_per_sample": student_tokens / len(student),
@@ -154,32 +198,62 @@ def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int) -> dic
             min_prefix_tokens=config.min_prefix_tokens,
             **common,
         )
-        passes = {
-            "student": partial(score, student),
-            "teacher_plain": partial(score, teacher),
-            "teacher_prefix_cached": cached,
-        }
+        passes = {"student": partial(score, student), "teacher_prefix_cached": cached}
+        if plain:
+            passes["teacher_plain"] = partial(score, teacher)
         best = _best_times(passes | {"inputs": inputs}, repeats)
-        skill_tokens = [i.n_skill_tokens for i in items]
         processed, amortised = _processed_tokens(items, groups, config)
-        input_tokens = sum(len(ids) for ids, _ in teacher)
-        report[name] = {
-            "skill_tokens_per_sample": statistics.mean(skill_tokens),
+        entry = {
+            "skill_tokens_per_sample": statistics.mean(i.n_skill_tokens for i in items),
             "amortised_skill_tokens_per_sample": amortised,
             "student_pass_s": best["student"],
             "teacher_inputs_s": best["inputs"],
-            "plain": {
-                "time_ratio": best["teacher_plain"] / best["student"],
-                "token_ratio": input_tokens / student_tokens,
-            },
             "prefix_cached": {
                 "time_ratio": best["teacher_prefix_cached"] / best["student"],
                 "token_ratio": processed / student_tokens,
+                "flop_ratio": flops.cached(teacher, groups, config) / student_flops,
                 "stage_time_ratio": (best["teacher_prefix_cached"] + best["inputs"])
                 / best["student"],
             },
         }
+        if plain:
+            entry["plain"] = {
+                "time_ratio": best["teacher_plain"] / best["student"],
+                "token_ratio": sum(len(ids) for ids, _ in teacher) / student_tokens,
+                "flop_ratio": flops.plain(teacher) / student_flops,
+            }
+        report[name] = entry
     return report
+
+
+WIDE = dict(  # Qwen2.5-0.5B's layer shape (its config.json), 2 of its 24 layers
+    hidden_size=896,
+    intermediate_size=4864,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    num_hidden_layers=2,
+)
+
+
+def _whole_groups(rows, n: int):
+    """The first samples of `rows` (a datasets.Dataset) that make whole groups, at least n."""
+    order = {g: k for k, g in enumerate(dict.fromkeys(rows["group_id"]))}
+    keep, count = set(), 0
+    for group, _ in sorted(order.items(), key=lambda item: item[1]):
+        if count >= n:
+            break
+        keep.add(group)
+        count += sum(1 for g in rows["group_id"] if g == group)
+    return rows.filter(lambda row: row["group_id"] in keep)
+
+
+def _wide_teacher_ratios(root: Path, rows, index_dir: Path, args) -> dict:
+    """`_teacher_ratios` on a model of real width: the same token ids (same tokenizer)."""
+    from sdar_core.models import TinyModelConfig, build_tiny_model
+
+    model = build_tiny_model(root / "wide", config=TinyModelConfig(**WIDE))
+    subset = _whole_groups(rows, args.wide_samples)
+    return _teacher_ratios(model, subset, index_dir, args.repeats, plain=False)
 
 
 FORMS = ("full", "delta")  # admissible actions in full-chat continuations
@@ -303,6 +377,9 @@ def main() -> None:
             "generated_tokens_per_second": summary["generated_tokens_per_second"],
             "env_steps_per_second": summary["env_steps_per_second"],
             "teacher": _teacher_ratios(model, rows, index, args.repeats),
+            "teacher_at_qwen_0.5b_width": (
+                _wide_teacher_ratios(root, rows, index, args) if args.wide_samples else None
+            ),
             "tokens_per_episode": layouts,
         }
     print(json.dumps(report, indent=2))

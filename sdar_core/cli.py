@@ -166,28 +166,28 @@ def _print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
 @app.command("run")
 def run(
     out_dir: Annotated[
-        Path | None, typer.Option(help="model, games, MLflow store [default: runs/embedded]")
+        Path | None, typer.Option(help="model, games, MLflow store (default: runs/embedded)")
     ] = None,
-    algorithm: Annotated[str | None, typer.Option(help="preset [default: sdar]")] = None,
+    algorithm: Annotated[str | None, typer.Option(help="preset (default: sdar)")] = None,
     env: Annotated[
-        str | None, typer.Option(help="alfworld, webshop or search [default: alfworld]")
+        str | None, typer.Option(help="alfworld, webshop or search (default: alfworld)")
     ] = None,
-    rounds: Annotated[int | None, typer.Option(help="rounds R [default: 2]")] = None,
+    rounds: Annotated[int | None, typer.Option(help="rounds R (default: 2)")] = None,
     warm_start: Annotated[
-        bool | None, typer.Option(help="supervised warm start first [default: no]")
+        bool | None, typer.Option(help="supervised warm start first (default: no)")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
+        int | None, typer.Option(help="seed of rollouts, update, warm start (default: 0)")
     ] = None,
-    n_train_games: Annotated[int | None, typer.Option(help="training games [default: 12]")] = None,
+    n_train_games: Annotated[int | None, typer.Option(help="training games (default: 12)")] = None,
     n_valid_games: Annotated[
-        int | None, typer.Option(help="evaluation games [default: 12]")
+        int | None, typer.Option(help="evaluation games (default: 12)")
     ] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: sdar]")] = (
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: sdar)")] = (
         None
     ),
     tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow URI [default: sqlite under OUT_DIR]")
+        str | None, typer.Option(help="MLflow URI (default: sqlite under OUT_DIR)")
     ] = None,
     config: Annotated[
         Path | None,
@@ -328,8 +328,12 @@ def eval_(
     model_dir: Annotated[Path, typer.Argument(help="checkpoint folder")],
     games_dir: Annotated[Path, typer.Argument(help="games folder (sdar gen-games)")],
     out_path: Annotated[Path, typer.Argument(help="results JSON to write")],
+    env: Annotated[str, typer.Option(help="alfworld, webshop or search")] = "alfworld",
     split: Annotated[str, typer.Option(help="game split")] = "valid_seen",
-    n_tasks: Annotated[int | None, typer.Option(help="first n tasks (default all)")] = None,
+    n_tasks: Annotated[
+        int | None,
+        typer.Option(help="n tasks taken round-robin across task types (default all)"),
+    ] = None,
     policy: Annotated[str, typer.Option(help="model, expert or random")] = "model",
     decoding: Annotated[str, typer.Option(help="greedy or sample")] = "greedy",
     k: Annotated[int, typer.Option(help="runs with different seeds (avg@k)")] = 1,
@@ -339,11 +343,32 @@ def eval_(
     batch_size: Annotated[int, typer.Option(help="episodes played side by side")] = 16,
     seed: Annotated[int, typer.Option(help="seed of run 0")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    skills_index: Annotated[
+        Path | None,
+        typer.Option(
+            help="skill index folder (sdar index-skills): its skills go into the model's prompt "
+            "(Skill-Prompt, Skill-GRPO checkpoints)"
+        ),
+    ] = None,
+    student_sees_skills: Annotated[
+        bool | None,
+        typer.Option(
+            "--student-sees-skills/--no-student-sees-skills",
+            help="skills in the model's prompt (default: yes when --skills-index is given, else "
+            "no); --student-sees-skills needs --skills-index",
+        ),
+    ] = None,
+    skills_k: Annotated[int, typer.Option(help="task-specific skills retrieved per task")] = 1,
+    max_prompt_tokens: Annotated[
+        int, typer.Option(help="budget of prompt + skills; skills that do not fit are dropped")
+    ] = 4096,
 ) -> None:
-    """Evaluate a checkpoint deterministically on a fixed validation set; print the metrics."""
+    """Evaluate a checkpoint deterministically on a fixed validation set; print the metrics.
+    Scripted policies (expert, random) ignore MODEL_DIR and skills."""
     from sdar_core.evaluation import EvalConfig, evaluate
 
     config = EvalConfig(
+        env=env,
         split=split,
         n_tasks=n_tasks,
         policy=policy,
@@ -355,8 +380,19 @@ def eval_(
         batch_size=batch_size,
         seed=seed,
         device=device,
+        student_sees_skills=(
+            skills_index is not None if student_sees_skills is None else student_sees_skills
+        ),
+        skills_k=skills_k,
+        max_prompt_tokens=max_prompt_tokens,
     )
-    results = evaluate(None if policy != "model" else model_dir, games_dir, out_path, config)
+    results = evaluate(
+        None if policy != "model" else model_dir,
+        games_dir,
+        out_path,
+        config,
+        skills_index_dir=skills_index,
+    )
     for name, value in results["metrics"].items():
         typer.echo(f"{name}: {value:.4f}")
 

@@ -71,7 +71,7 @@ def test_env_chat_prompts_first_prompt_then_continuations(alfworld_games_dir):
         first = env.chat_prompts()
         assert first == env.prompts()  # before any action: the whole first prompt
         records = env.step(["<think>x</think><action>look</action>", "no action here"])
-        after = env.chat_prompts()
+        after = env.chat_prompts(admissible_in_continuation="full")
         for messages, record in zip(after, records, strict=True):
             assert messages is not None and len(messages) == 1
             text = messages[0]["content"]
@@ -82,8 +82,11 @@ def test_env_chat_prompts_first_prompt_then_continuations(alfworld_games_dir):
         env.close()
 
 
+@pytest.mark.parametrize(
+    ("form", "head"), [("delta", "Admissible actions now: "), ("full", "Admissible actions: [")]
+)
 def test_full_chat_rollout_puts_only_continuations_between_responses(
-    tiny_model_dir, alfworld_games_dir, tmp_path
+    tiny_model_dir, alfworld_games_dir, tmp_path, form, head
 ):
     config = RolloutConfig(
         n_tasks=1,
@@ -92,6 +95,7 @@ def test_full_chat_rollout_puts_only_continuations_between_responses(
         max_new_tokens=8,
         prompt_mode="full_chat",
         layout="whole_trajectory",
+        admissible_in_continuation=form,
         show_progress=False,
     )
     generate_rollouts(tiny_model_dir, alfworld_games_dir, tmp_path / "w", config)
@@ -100,7 +104,8 @@ def test_full_chat_rollout_puts_only_continuations_between_responses(
         pairs = zip(traj["response_ids"], traj["response_mask"], strict=True)
         env_text = tokenizer.decode([t for t, m in pairs if not m])
         assert env_text.count("<|im_start|>user\n") == traj["n_steps"] - 1 == 2
-        assert env_text.count("Admissible actions: [") == 2
+        assert env_text.count(head) == 2  # one list per continuation, in the chosen form
+        assert env_text.count("Admissible actions") == 2
         assert traj["task_text"] not in env_text and "Your task is to" not in env_text
         assert "at step 2" in env_text and "at step 3" in env_text
         first = tokenizer.decode(traj["prompt_ids"])

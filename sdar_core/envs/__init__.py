@@ -17,6 +17,7 @@ from sdar_core.envs.base import (
     StepOutcome,
     StepRecord,
     Turn,
+    stratified_task_ids,
 )
 from sdar_core.envs.registry import list_envs, make, register_env
 
@@ -31,4 +32,5 @@ __all__ = [
     "list_envs",
     "make",
     "register_env",
+    "stratified_task_ids",
 ]

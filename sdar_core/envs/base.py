@@ -16,6 +16,8 @@ What the base class does for every benchmark, so that subclasses only talk to th
 
 Every info carries at least: `won`, `task_type`, `task_id`, `invalid_action`, `step`, `truncated`,
 `task_text`, `error`; benchmarks with a finite action set add `admissible_actions`.
+`task_type_of(task_id)` gives a task's `task_type` without starting it (for stratified
+validation subsets); each benchmark starts its episodes with the same lookup.
 Benchmark-specific code (parsing, prompts, engines) stays out of this module.
 """
 
@@ -40,6 +42,7 @@ __all__ = [
     "StepOutcome",
     "StepRecord",
     "Turn",
+    "stratified_task_ids",
 ]
 
 
@@ -129,12 +132,21 @@ class BatchEnv(ABC):
         self.max_steps = max_steps
         self.seed = seed
         self._episodes: list[_Episode] = []
+        # (task_ids, the same as a set): membership tests without rebuilding the set per call
+        self._known_ids: tuple[tuple[str, ...], frozenset[str]] | None = None
 
     # ---- to implement -------------------------------------------------------------------------
     @property
     @abstractmethod
     def task_ids(self) -> tuple[str, ...]:
         """Every task this environment can play, in a fixed (sorted) order."""
+
+    def _task_type(self, task_id: str) -> str:
+        """The task type of a known `task_id`; `_start` must report the same in its EpisodeStart.
+        Not abstract, so that engine-less fakes need not define it; every benchmark does."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not say task types before reset: implement _task_type"
+        )
 
     @abstractmethod
     def _start(self, slot: int, task_id: str, seed: int) -> EpisodeStart:
@@ -164,9 +176,16 @@ class BatchEnv(ABC):
         digest = hashlib.blake2b(f"{self.seed}\x00{task_id}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "little") >> 1
 
+    def task_type_of(self, task_id: str) -> str:
+        """The `task_type` that the info of an episode of `task_id` carries, known before reset.
+        An unknown id raises the ConfigError that `reset` gives."""
+        self._require_known([task_id])
+        return self._task_type(task_id)
+
     def task_order(self, epoch: int = 0) -> list[str]:
         """Training order: a permutation of the sorted task ids seeded by (env seed, epoch).
-        Evaluation should iterate `task_ids` as is, which depends on nothing else."""
+        Evaluation plays a subset stratified by `task_type_of` (`evaluation.validation_tasks`),
+        which depends on nothing else."""
         ids = self.task_ids
         perm = np.random.default_rng([self.seed, int(epoch)]).permutation(len(ids))
         return [ids[i] for i in perm]
@@ -218,7 +237,7 @@ class BatchEnv(ABC):
         ]
 
     def chat_prompts(
-        self, *, admissible_in_continuation: str = "full"
+        self, *, admissible_in_continuation: str = "delta"
     ) -> list[list[dict[str, str]] | None]:
         """Per episode, the messages a full-chat conversation appends for its next step; None for
         finished episodes. By default the per-step prompt (whose last message the rollout
@@ -243,14 +262,21 @@ class BatchEnv(ABC):
             )
         if seeds is not None:
             return self._tasks_for_seeds(list(seeds))
-        known = set(self.task_ids)
+        self._require_known(task_ids)
+        return list(task_ids)
+
+    def _require_known(self, task_ids: Sequence[str]) -> None:
+        """Raise a ConfigError naming those of `task_ids` that this environment does not have."""
+        ids = self.task_ids
+        if self._known_ids is None or self._known_ids[0] is not ids:  # rebuilt if ids change
+            self._known_ids = (ids, frozenset(ids))
+        known = self._known_ids[1]
         unknown = [t for t in task_ids if t not in known]
         if unknown:
             raise ConfigError(
                 f"unknown task ids {unknown[:5]}: use ids from env.task_ids "
                 f"({len(known)} tasks, e.g. {sorted(known)[:3]})"
             )
-        return list(task_ids)
 
     def _history(self, ep: _Episode) -> EpisodeHistory:
         return EpisodeHistory(
@@ -319,3 +345,17 @@ def play(
     while not all(r.done for r in records):
         records = env.step(policy(records))
     return records
+
+
+def stratified_task_ids(env: BatchEnv, n: int) -> list[str]:
+    """The first `n` of the round-robin over task types (each type's ids sorted, types sorted by
+    name): the first task of every type, then the second of every type that has one, and so on.
+    Per-type counts differ by at most 1 until a type runs out, the subset for n is a prefix of the
+    one for n + 1, and n beyond the number of tasks gives every task (in the round-robin order).
+    A sorted prefix would not do: ids sort by task type (Search-QA's by data source)."""
+    by_type: dict[str, list[str]] = {}
+    for task in sorted(env.task_ids):
+        by_type.setdefault(env.task_type_of(task), []).append(task)
+    columns = [by_type[name] for name in sorted(by_type)]
+    rounds = max((len(column) for column in columns), default=0)
+    return [c[i] for i in range(rounds) for c in columns if i < len(c)][:n]

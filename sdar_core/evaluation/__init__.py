@@ -1,7 +1,8 @@
 """Deterministic evaluation: `evaluate(model_dir, games_dir, out_path, EvalConfig(...))` plays a
-fixed validation set (sorted task ids of a split) with the checkpoint (greedy, or sampled with k
-seeds), the expert (upper bound) or a random admissible policy (baseline), and writes a JSON
-artifact with per-task-type success, avg@k and 95% intervals (metrics registered per environment).
+fixed validation set (the sorted task ids of a split, or n of them stratified by task type) with
+the checkpoint (greedy, or sampled with k seeds), the expert (upper bound) or a random admissible
+policy (baseline), and writes a JSON artifact with per-task-type success, avg@k and 95%
+intervals (metrics registered per environment).
 """
 
 from sdar_core.evaluation.config import EvalConfig

@@ -12,14 +12,18 @@ __all__ = ["EvalConfig"]
 
 
 class EvalConfig(BaseModel):
-    """Settings of `evaluate`. The validation set is the sorted task ids of `split` (first
-    `n_tasks` of them), so it depends on neither `batch_size` nor anything random."""
+    """Settings of `evaluate`. The validation set is the sorted task ids of `split`, or with
+    `n_tasks` a subset stratified by task type (`validation_tasks`), so it depends on neither
+    `batch_size` nor anything random."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     env: str = "alfworld"
     split: str | None = Field(default="valid_seen", description="game split; None: every game")
-    n_tasks: int | None = Field(default=None, description="first n tasks (sorted); None: all")
+    n_tasks: int | None = Field(
+        default=None,
+        description="n tasks taken round-robin across task types (sorted ids); None: all",
+    )
     policy: Literal["model", "expert", "random"] = Field(
         default="model", description="model: the checkpoint; expert: upper bound; random: baseline"
     )

@@ -1,8 +1,12 @@
 """`evaluate(model_dir, games_dir, out_path, config, skills_index_dir=None)`: play a fixed
 validation set and write the results as a JSON artifact.
 
-The validation set is the first `n_tasks` of the environment's sorted task ids in `split`
-(`env.task_ids`, which depends only on the game folders). Each of the k runs plays every task
+The validation set (`validation_tasks`) is every task of `split` in sorted order, or with
+`n_tasks` a subset stratified by task type: the sorted ids grouped by `env.task_type_of`, taken
+round-robin across the types (sorted by name) until `n_tasks` are chosen, in that interleaved
+order. It depends only on the game folders. A sorted prefix would not do: ids sort by task type
+(Search-QA by data source), so the first 12 of the shipped Search-QA questions cover 2 of its 7
+data sources, and per-task-type results are a headline output. Each of the k runs plays every task
 once, in batches of `batch_size` episodes; a run's seed is `config.seed + run`. With the model,
 decoding is greedy (k must be 1) or sampled with one seed per (run seed, turn, task index); with
 `policy="expert"` the exploring expert plays (the upper bound), with `policy="random"` a
@@ -32,6 +36,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from sdar_core.envs import stratified_task_ids
 from sdar_core.errors import ConfigError
 from sdar_core.evaluation.config import EvalConfig
 from sdar_core.evaluation.metrics import EVAL_METRICS
@@ -42,10 +47,12 @@ __all__ = ["evaluate", "validation_tasks"]
 
 
 def validation_tasks(env: Any, n_tasks: int | None) -> list[str]:
+    """The tasks evaluation plays: None, every task id in sorted order; else the first `n_tasks`
+    of the round-robin over task types (`sdar_core.envs.stratified_task_ids`)."""
     tasks = list(env.task_ids)
     if not tasks:
         raise ConfigError("the validation split has no games: generate games or pick a split")
-    return tasks if n_tasks is None else tasks[:n_tasks]
+    return tasks if n_tasks is None else stratified_task_ids(env, n_tasks)
 
 
 def evaluate(

@@ -38,10 +38,10 @@ class RolloutConfig(BaseModel):
         "full_chat: the whole conversation so far, as one growing token sequence",
     )
     admissible_in_continuation: Literal["full", "delta"] = Field(
-        default="full",
+        default="delta",
         description="full_chat with an environment that lists actions (ALFWorld): each new user "
-        "message repeats the whole admissible list (full) or gives its change (delta); see "
-        "sdar_core.envs.alfworld.prompts",
+        "message gives the change of the admissible list (delta) or repeats it whole (full, "
+        "~1.5x the tokens of a whole trajectory); see sdar_core.envs.alfworld.prompts",
     )
     temperature: float = 1.0
     top_p: float = 1.0
@@ -59,7 +59,11 @@ class RolloutConfig(BaseModel):
     student_sees_skills: bool = Field(
         default=False, description="put retrieved skills in the student prompt (Skill-GRPO)"
     )
-    skills_k: int = Field(default=3, description="task-specific skills retrieved per group")
+    skills_k: int = Field(
+        default=1,
+        description="task-specific skills retrieved per group (the bundled libraries hold one "
+        "per task type, so 1 is that type's skill; the general skills come on top)",
+    )
     show_progress: bool = True
 
     @model_validator(mode="after")
@@ -73,7 +77,7 @@ class RolloutConfig(BaseModel):
             ("max_prompt_tokens", 1, 4096),
             ("max_batch_size", 1, 64),
             ("seed", 0, 0),
-            ("skills_k", 0, 3),
+            ("skills_k", 0, 1),
         ):
             if getattr(self, name) < minimum:
                 raise ConfigError(

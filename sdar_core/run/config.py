@@ -114,9 +114,9 @@ class RunConfig(BaseModel):
     rollout: RolloutConfig = RolloutConfig(
         n_tasks=4, group_size=4, max_steps=6, max_new_tokens=16, show_progress=False
     )
-    # one task-specific skill (~350-500 tiny-tokenizer tokens): a budget below that would drop
-    # every skill and make the teacher equal the student
-    teacher: TeacherConfig = TeacherConfig(skills_k=1, include_general=False, show_progress=False)
+    # the library defaults: the general skills + the task type's skill (~1,000 tiny-tokenizer
+    # tokens for ALFWorld), as a cluster run gets them
+    teacher: TeacherConfig = TeacherConfig(show_progress=False)
     update: UpdateConfig = UpdateConfig(lr=1e-4)
     eval: EvalConfig = EvalConfig(max_steps=6, max_new_tokens=16, show_progress=False)
 

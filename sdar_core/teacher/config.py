@@ -17,7 +17,11 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    skills_k: int = Field(default=3, description="task-specific skills retrieved per group")
+    skills_k: int = Field(
+        default=1,
+        description="task-specific skills retrieved per group (the bundled libraries hold one "
+        "per task type, so 1 is that type's skill; raise it for a library with several)",
+    )
     include_general: bool = Field(default=True, description="add the general skills first")
     skills_max_tokens: int | None = Field(
         default=None, description="token budget of the retrieved skills (None: no budget)"
@@ -50,7 +54,7 @@ class TeacherConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> TeacherConfig:
         for name, minimum, fix in (
-            ("skills_k", 0, 3),
+            ("skills_k", 0, 1),
             ("max_prompt_tokens", 1, 4096),
             ("batch_tokens", 1, 16384),
             ("chunk_size", 1, 1024),

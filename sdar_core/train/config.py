@@ -145,7 +145,10 @@ class SFTConfig(TrainConfig):
 
     env: str = "alfworld"
     split: str | None = Field(default="train", description="game split the expert plays")
-    n_tasks: int | None = Field(default=None, description="first n tasks (sorted); None: all")
+    n_tasks: int | None = Field(
+        default=None,
+        description="n tasks spread over the task types (round-robin); None: all",
+    )
     max_steps: int = Field(default=50, description="expert steps per episode")
     history_length: int = Field(default=2, description="past steps in the prompt")
     think_words: int | None = Field(

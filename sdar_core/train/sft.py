@@ -71,7 +71,7 @@ def expert_transcripts(
     games_dir: str | os.PathLike[str], config: SFTConfig
 ) -> list[tuple[list[dict[str, str]], str]]:
     """(prompt messages, expert text) for every step of every won expert episode."""
-    from sdar_core.envs import make
+    from sdar_core.envs import make, stratified_task_ids
 
     env = make(
         config.env,
@@ -82,7 +82,9 @@ def expert_transcripts(
         seed=config.seed,
     )
     try:
-        tasks = list(env.task_ids[: config.n_tasks])
+        tasks = list(
+            env.task_ids if config.n_tasks is None else stratified_task_ids(env, config.n_tasks)
+        )
         if not tasks:
             raise SdarError(f"no games in {games_dir} (split {config.split!r}): generate games")
         policy = EXPERTS.get(config.env)()

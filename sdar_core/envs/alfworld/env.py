@@ -65,6 +65,9 @@ class AlfworldEnv(BatchEnv):
         """The validated description of one game."""
         return self._specs[task_id]
 
+    def _task_type(self, task_id: str) -> str:
+        return self._specs[task_id].task_type
+
     def _engine(self, slot: int) -> GameEngine:
         while len(self._engines) <= slot:
             self._engines.append(GameEngine())
@@ -84,7 +87,7 @@ class AlfworldEnv(BatchEnv):
         self._slots[slot] = (spec, admissible)
         return EpisodeStart(
             observation=state.feedback,
-            task_type=spec.task_type,
+            task_type=self._task_type(task_id),
             task_text=task_text_of(state.feedback),
             extra={
                 "admissible_actions": list(admissible),
@@ -121,7 +124,7 @@ class AlfworldEnv(BatchEnv):
         )
 
     def chat_prompts(
-        self, *, admissible_in_continuation: str = "full"
+        self, *, admissible_in_continuation: str = "delta"
     ) -> list[list[dict[str, str]] | None]:
         """Per episode, the messages a full-chat conversation appends for its next step; None for
         finished episodes. Before the first action: the whole first prompt (system + user, with
@@ -130,7 +133,7 @@ class AlfworldEnv(BatchEnv):
         if admissible_in_continuation not in ADMISSIBLE_FORMS:
             raise ConfigError(
                 f"admissible_in_continuation must be one of {list(ADMISSIBLE_FORMS)}, got "
-                f"{admissible_in_continuation!r}: use 'full' (the default) or 'delta'"
+                f"{admissible_in_continuation!r}: use 'full' or 'delta'"
             )
         delta = admissible_in_continuation == "delta"
         out: list[list[dict[str, str]] | None] = []

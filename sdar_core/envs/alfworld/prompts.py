@@ -14,12 +14,14 @@ The admissible actions in a continuation come in one of two forms (`ADMISSIBLE_F
   The engine lists actions sorted and unique, so the current list is exactly sorted(previous -
   removed + added) (`apply_admissible_delta`); where that would not give the list back exactly (a
   list that is not sorted and unique, an action holding a quote) the full list is sent instead.
-Which is better: the full list is easier for a weak model (nothing to keep track of), and is what
-the reference shows; the delta is what keeps long conversations short — the list is ~110 tokens
-of the tiny tokenizer per turn and about half of a whole trajectory, and most steps change only a
-few actions (benchmarks/rollout.py measures both). The default is "full": it is the safe choice
-for the small models this pipeline trains, and only full-chat prompts use continuations at all;
-choose "delta" (RolloutConfig.admissible_in_continuation) for long whole-trajectory episodes.
+Which is better: the full list needs no tracking and is what the reference shows (its prompts are
+window prompts, which always carry the full list); the delta keeps long conversations short. The
+list is ~110 tokens of the tiny tokenizer per turn, about half of a whole trajectory, and most
+steps change only a few actions: at 30 turns a whole trajectory with full lists is ~1.5x longer
+(benchmarks/rollout.py), so a 50-step episode outgrows the default 4,096-token prompt budget and
+ends truncated. The default is therefore "delta" (RolloutConfig.admissible_in_continuation); the
+first message always carries the full list, and "full" stays available. Only full-chat prompts
+use continuations at all.
 
 It carries the same information as the reference prompt but is worded for this project, and it
 splits rules (system) from state (user) so that a skill-bearing teacher context can be added as

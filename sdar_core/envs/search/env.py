@@ -88,6 +88,9 @@ class SearchEnv(BatchEnv):
         """The question, gold answers and gold documents of one task."""
         return self._examples[task_id]
 
+    def _task_type(self, task_id: str) -> str:
+        return self._examples[task_id].data_source
+
     def _extra(self, example: QAExample, action: SearchAction | None) -> dict[str, Any]:
         return {
             "data_source": example.data_source,
@@ -105,7 +108,7 @@ class SearchEnv(BatchEnv):
         self._slots[slot] = example
         return EpisodeStart(
             observation=f"Question: {example.question}",
-            task_type=example.data_source,
+            task_type=self._task_type(task_id),
             task_text=example.question,
             extra=self._extra(example, None),
         )

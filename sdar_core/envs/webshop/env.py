@@ -86,6 +86,9 @@ class WebshopEnv(BatchEnv):
         """The full goal dict of a task (including the target asin)."""
         return self._goals[task_id]
 
+    def _task_type(self, task_id: str) -> str:
+        return str(self._goals[task_id]["category"])
+
     def _info(self, task_id: str, session: ShopSession) -> dict[str, Any]:
         return {
             "available_actions": session.available_actions(),
@@ -103,7 +106,7 @@ class WebshopEnv(BatchEnv):
         extra = self._info(task_id, session) | {"action": None, "invalid_reason": None}
         return EpisodeStart(
             observation=session.observation(),
-            task_type=str(goal["category"]),
+            task_type=self._task_type(task_id),
             task_text=goal["instruction_text"],
             extra=extra,
         )
