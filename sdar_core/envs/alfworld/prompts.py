@@ -17,11 +17,11 @@ The admissible actions in a continuation come in one of two forms (`ADMISSIBLE_F
 Which is better: the full list needs no tracking and is what the reference shows (its prompts are
 window prompts, which always carry the full list); the delta keeps long conversations short. The
 list is ~110 tokens of the tiny tokenizer per turn, about half of a whole trajectory, and most
-steps change only a few actions: at 30 turns a whole trajectory with full lists is ~1.5x longer
-(benchmarks/rollout.py), so a 50-step episode outgrows the default 4,096-token prompt budget and
-ends truncated. The default is therefore "delta" (RolloutConfig.admissible_in_continuation); the
-first message always carries the full list, and "full" stays available. Only full-chat prompts
-use continuations at all.
+steps change only a few actions: a 30-turn whole trajectory of the tiny model is 5,823 tokens
+with full lists and 3,850 with deltas (benchmarks/rollout.py), so with full lists episodes pass
+the default 4,096-token prompt budget after ~20 turns and end truncated. The default is
+therefore "delta" (RolloutConfig.admissible_in_continuation); the first message always carries
+the full list, and "full" stays available. Only full-chat prompts use continuations at all.
 
 It carries the same information as the reference prompt but is worded for this project, and it
 splits rules (system) from state (user) so that a skill-bearing teacher context can be added as
