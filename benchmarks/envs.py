@@ -4,9 +4,12 @@ Measures, on freshly generated games:
 - game generation time per game (sampling + writing + verification by the expert on the engine);
 - reset time for a batch of `--batch` episodes (load + reset of each game);
 - environment steps per second for that batch, stepping it with the expert (model text in,
-  projection, engine step, prompt building for every live episode).
+  projection, engine step, prompt building for every live episode);
+each with and without the memoised parsers of `sdar_core.envs.alfworld.parse_cache` (side by
+side, cold caches, and checking that the episodes end the same), for a batch of distinct games
+and for a batch of groups (`--group` episodes per game, as GRPO rollouts play them).
 
-Usage:  python benchmarks/envs.py [--batch 64] [--games 64] [--steps 20] [--seed 0]
+Usage:  python benchmarks/envs.py [--batch 64] [--games 64] [--steps 20] [--group 8] [--seed 0]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=64, help="games to generate")
     parser.add_argument("--steps", type=int, default=20, help="batch steps to time")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--group", type=int, default=8, help="episodes per game in group mode")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -35,27 +39,57 @@ def main() -> None:
         gen_s = time.perf_counter() - start
         print(f"generation: {args.games} games in {gen_s:.1f} s = {gen_s / args.games:.2f} s/game")
 
-        with make("alfworld", data_dir=out, split="train", seed=args.seed) as env:
-            tasks = [env.task_order(0)[i % len(env.task_ids)] for i in range(args.batch)]
-            start = time.perf_counter()
-            records = env.reset(task_ids=tasks)
-            reset_s = time.perf_counter() - start
-            print(f"reset: batch {args.batch} in {reset_s:.2f} s = {reset_s / args.batch:.3f} s/ep")
+        from sdar_core.envs.alfworld import parse_cache
 
-            policy, stepped, start = ExpertPolicy(), 0, time.perf_counter()
-            for _ in range(args.steps):
-                live = sum(not r.done for r in records)
-                if live == 0:
-                    break
-                records = env.step(policy(records))
-                env.prompts()
-                stepped += live
-            step_s = time.perf_counter() - start
-            won = sum(r.info["won"] for r in records)
+        parse_cache.install()
+        for label, group in (("distinct games", 1), (f"groups of {args.group}", args.group)):
+            with parse_cache.uninstalled():
+                plain = _reset_and_step(out, args, group)
+            parse_cache.clear()  # cold: no game or template seen before
+            cached = _reset_and_step(out, args, group)
+            print(f"{label}: without parse cache: {_line(plain)}")
+            print(f"{label}: with parse cache:    {_line(cached)}")
             print(
-                f"steps: {stepped} episode-steps in {step_s:.2f} s = {stepped / step_s:.1f} "
-                f"steps/s ({1000 * step_s / max(stepped, 1):.1f} ms/step); won {won}/{args.batch}"
+                f"{label}: speed-up reset {plain['reset_s'] / cached['reset_s']:.2f}x, "
+                f"steps {cached['steps_per_s'] / plain['steps_per_s']:.2f}x; "
+                f"same episodes: {plain['outcome'] == cached['outcome']}"
             )
+
+
+def _reset_and_step(games: Path, args, group: int) -> dict:
+    """Reset `args.batch` episodes (`group` consecutive ones play the same game), then step the
+    batch with the expert for up to `args.steps` steps."""
+    with make("alfworld", data_dir=games, split="train", seed=args.seed) as env:
+        order = env.task_order(0)
+        tasks = [order[(i // group) % len(order)] for i in range(args.batch)]
+        start = time.perf_counter()
+        records = env.reset(task_ids=tasks)
+        reset_s = time.perf_counter() - start
+        policy, stepped, start = ExpertPolicy(), 0, time.perf_counter()
+        for _ in range(args.steps):
+            live = sum(not r.done for r in records)
+            if live == 0:
+                break
+            records = env.step(policy(records))
+            env.prompts()
+            stepped += live
+        step_s = time.perf_counter() - start
+    return {
+        "reset_s": reset_s,
+        "steps": stepped,
+        "steps_per_s": stepped / step_s,
+        "won": sum(r.info["won"] for r in records),
+        "outcome": [(r.observation, r.info["won"], r.info["step"]) for r in records],
+    }
+
+
+def _line(m: dict) -> str:
+    n = len(m["outcome"])
+    return (
+        f"reset {m['reset_s']:.2f} s ({m['reset_s'] / n:.3f} s/ep); {m['steps']} episode-steps "
+        f"at {m['steps_per_s']:.1f} steps/s ({1000 / m['steps_per_s']:.1f} ms/step); "
+        f"won {m['won']}/{n}"
+    )
 
 
 if __name__ == "__main__":
