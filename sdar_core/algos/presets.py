@@ -102,7 +102,8 @@ def get_algorithm(name: str) -> Algorithm:
 
 
 def list_algorithms() -> list[str]:
-    return ALGORITHMS.names()
+    """The presets in the order of the paper's results table (baselines first, SDAR last)."""
+    return ALGORITHMS.in_order()
 
 
 def _check_names(algo: Algorithm) -> None:

@@ -75,7 +75,9 @@ def resolve_source(
     return name
 
 
-def _check_weights(source: str) -> None:
+def check_weights(source: str) -> None:
+    """Raise an ArtifactError unless a local model folder holds safetensors weights (a pickle-only
+    folder gets its own message). Hub ids and non-folders pass: their loader checks them."""
     path = Path(source)
     if not path.is_dir() or any((path / name).is_file() for name in SAFETENSORS_FILES):
         return
@@ -110,7 +112,7 @@ def load_model(
     except (RuntimeError, TypeError) as err:
         raise ConfigError(f"invalid device {device!r} ({err}): use 'cpu' or 'cuda:0'") from None
     source = resolve_source(name_or_path, required=(("config.json",),))
-    _check_weights(source)
+    check_weights(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code

@@ -193,12 +193,12 @@ def make_vllm_backend(
 ) -> VLLMBackend:
     """A VLLMBackend for `model_dir` (checked like the HF loader: safetensors, no remote code)."""
     from sdar_core.models import load_tokenizer
-    from sdar_core.models.loading import _check_weights, resolve_source
+    from sdar_core.models.loading import check_weights, resolve_source
 
     del max_batch_size  # vLLM schedules its own batches
     if not str(device).startswith("cuda"):
         raise ConfigError(f"the vllm backend runs on CUDA only, got device={device!r}: {VLLM_HINT}")
-    _check_weights(resolve_source(model_dir, required=(("config.json",),)))
+    check_weights(resolve_source(model_dir, required=(("config.json",),)))
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     llm, lora = make_llm(
         model_dir, dtype=dtype, seed=seed, lora_dir=lora_dir, trust_remote_code=trust_remote_code
