@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from sdar_core.algos import Registry
+from sdar_core.errors import ConfigError
 from sdar_core.train.config import TrainConfig
 
 _SHM_OP = "deepspeed_shm_comm"
@@ -222,6 +223,13 @@ ENGINES.add("deepspeed", DeepSpeedEngine)
 
 
 def make_engine(module, config: TrainConfig, *, lr: float, total_steps: int) -> Engine:
+    from sdar_core.train.parallel import rank_and_size
+
+    if config.backend == "torch" and rank_and_size()[1] > 1:
+        raise ConfigError(
+            f"backend='torch' trains in one process, but WORLD_SIZE={rank_and_size()[1]} "
+            "(a launcher started several): set backend='deepspeed' to train data-parallel"
+        )
     return ENGINES.get(config.backend)(module, config, lr=lr, total=total_steps)
 
 

@@ -9,6 +9,9 @@ Non-finite guard: a micro-batch whose loss is not finite, or a step whose gradie
 finite, skips the optimizer step (gradients discarded) and is logged; `max_nonfinite_steps`
 skips in a row raise `FloatingPointError` naming the usual fixes.
 
+Under a launcher each rank runs its share of the micro-batches (parallel.py): the gradient is the
+single-process one, metrics are summed over ranks.
+
 Metrics per step are the micro-batch metrics weighted like the loss, plus `grad_norm` (before
 clipping), `lr`, `tokens_per_s` (prompt + response tokens through forward and backward per
 second of the step); the summary averages them over the applied steps.
@@ -28,6 +31,7 @@ from sdar_core.train.batch import MicroBatch, Sample, collate, micro_batches, mi
 from sdar_core.train.batch import minibatches as split_minibatches
 from sdar_core.train.config import TrainConfig
 from sdar_core.train.engines import Engine
+from sdar_core.train.parallel import all_finite, rank_and_size, shard, sum_over_ranks
 
 __all__ = ["LossFn", "count_steps", "train_loop"]
 
@@ -82,29 +86,32 @@ def _step(engine, mini, config, loss_fn, agg_mode, pad_id, step) -> dict:
     totals: dict[str, float] = defaultdict(float)
     tokens, started = 0, time.perf_counter()
     device = config.device_for_rank()
-    for micro in micro_batches(mini, max_tokens=config.micro_batch_tokens):
-        weight = micro_weight(agg_mode, micro, mini)
-        batch = collate(micro, pad_id=pad_id, device=device)
+    rank, size = rank_and_size()
+    micros = micro_batches(mini, max_tokens=config.micro_batch_tokens)
+    for micro in shard(micros, rank=rank, size=size):
+        # a rank short of micro-batches runs a zero-weight pass (parallel.py)
+        weight = 0.0 if micro is None else micro_weight(agg_mode, micro, mini)
+        batch = collate(micro or micros[0], pad_id=pad_id, device=device)
         logprobs = engine.forward(batch)  # (B, T)
         loss, metrics = loss_fn(logprobs, batch, step)
-        if not bool(torch.isfinite(loss)):
+        if not all_finite(loss, size=size):
             engine.discard()
             return {"skipped": 1.0, "reason": "loss"}
-        engine.backward(loss * weight)
+        engine.backward(loss * (weight * size))  # DeepSpeed averages over the ranks
         for name, value in metrics.items():
             totals[name] += weight * value
-        tokens += sum(len(s) for s in micro)
+        tokens += 0 if micro is None else sum(len(s) for s in micro)
     lr = engine.lr()
     result = engine.step()
     if not result.applied:
         return {"skipped": 1.0, "reason": "grad_norm"}
     seconds = time.perf_counter() - started
-    return dict(totals) | {
+    totals = sum_over_ranks(dict(totals) | {"tokens": float(tokens)}, size=size)
+    return totals | {
         "skipped": 0.0,
         "grad_norm": result.grad_norm,
         "lr": lr,
-        "tokens": float(tokens),
-        "tokens_per_s": tokens / max(seconds, 1e-9),
+        "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
         "seconds": seconds,
     }
 
