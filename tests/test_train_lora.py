@@ -92,3 +92,44 @@ def test_adapter_training_continues_and_needs_lora_flag(tiny_model_dir, scored, 
     again = sdar_update(out, scored, tmp_path / "again", UpdateConfig(lora=True, lr=1e-3))
     assert again["skipped_steps"] == 0
     assert (tmp_path / "again" / "adapter_model.safetensors").is_file()
+
+
+def test_inference_stages_take_a_lora_checkpoint(tiny_model_dir, adapter, tmp_path):
+    """load_model merges a LoRA checkpoint into its base; the hf rollout backend samples the same
+    tokens and log-probs from (base, lora_dir) as from the LoRA checkpoint, and not the base's."""
+    from sdar_core.rollout.backends.base import SamplingSettings
+    from sdar_core.rollout.backends.hf import make_hf_backend
+
+    out, _ = adapter
+    settings = SamplingSettings(temperature=1.0, top_p=1.0, max_new_tokens=8)
+    prompts = [[5, 6, 7, 8], [9, 10, 11]]
+    from_checkpoint = make_hf_backend(out, settings=settings).generate(prompts, seeds=[1, 2])
+    with_lora = make_hf_backend(tiny_model_dir, settings=settings, lora_dir=out)
+    from_base_and_lora = with_lora.generate(prompts, seeds=[1, 2])
+    base_only = make_hf_backend(tiny_model_dir, settings=settings).generate(prompts, seeds=[1, 2])
+    for a, b in zip(from_checkpoint, from_base_and_lora, strict=True):
+        assert a.token_ids == b.token_ids
+        torch.testing.assert_close(a.logprobs, b.logprobs, rtol=1e-5, atol=1e-6)
+    assert any(
+        a.token_ids != c.token_ids or a.logprobs != c.logprobs
+        for a, c in zip(from_checkpoint, base_only, strict=True)
+    )
+
+
+def test_a_lora_checkpoint_without_its_base_is_a_clear_error(tiny_model_dir, adapter, tmp_path):
+    import json
+    import shutil
+
+    from sdar_core.errors import ArtifactError
+    from sdar_core.models import merge_adapter
+
+    out, _ = adapter
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "gone")
+    (moved / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match="base_model_name_or_path"):
+        load_model(moved)
+    with pytest.raises(ArtifactError, match="adapter_config.json"):
+        merge_adapter(load_model(tiny_model_dir), tmp_path)  # not an adapter folder

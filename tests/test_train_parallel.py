@@ -72,8 +72,8 @@ def _two_ranks(model: Path, scored: Path, out: Path, stage: int, tmp: Path) -> d
         env.pop(name, None)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", str(_free_port()), str(RANK_SCRIPT), str(model), str(scored), str(out), str(stage),
-        str(MINI_BATCH), str(MICRO_TOKENS),
+        "--master_port", str(_free_port()), str(RANK_SCRIPT), str(model), str(scored),
+        str(out), str(stage), str(MINI_BATCH), str(MICRO_TOKENS),
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

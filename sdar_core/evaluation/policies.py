@@ -16,7 +16,6 @@ no baseline worth playing, so `policy="random"` with env="search" is refused wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from sdar_core.rollout.loop import sampling_seed
 
 __all__ = ["RANDOM_POLICIES", "ModelPolicy", "greedy_generate", "load_eval_model"]
 
-ADAPTER_CONFIG = "adapter_config.json"
 RANDOM_POLICIES: Registry[Any] = Registry("random policy (environment)")
 
 
@@ -51,18 +49,10 @@ def _webshop_random(*, seed: int) -> Any:
 
 def load_eval_model(model_dir: str | Path, config: EvalConfig) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer); a LoRA adapter is merged into its base."""
-    from sdar_core.models import load_model, load_tokenizer
+    from sdar_core.models import adapter_base, load_model, load_tokenizer
 
-    path = Path(model_dir)
-    base = path
-    if (path / ADAPTER_CONFIG).is_file():
-        base = Path(json.loads((path / ADAPTER_CONFIG).read_text())["base_model_name_or_path"])
-    model = load_model(base, dtype=config.dtype, device=config.device)
-    if base != path:
-        import peft
-
-        model = peft.PeftModel.from_pretrained(model, path).merge_and_unload()
-    return model.eval(), load_tokenizer(base)
+    model = load_model(model_dir, dtype=config.dtype, device=config.device)
+    return model.eval(), load_tokenizer(adapter_base(model_dir) or model_dir)
 
 
 @torch.no_grad()

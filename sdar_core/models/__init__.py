@@ -11,7 +11,7 @@ from sdar_core.models.corpus import (
     list_corpus_sources,
     register_corpus_source,
 )
-from sdar_core.models.loading import load_model, load_tokenizer
+from sdar_core.models.loading import adapter_base, load_model, load_tokenizer, merge_adapter
 from sdar_core.models.tiny import SDAR_MODEL_FILE, TinyModelConfig, build_tiny_model
 from sdar_core.models.tokenizer import (
     ENDOFTEXT,
@@ -36,8 +36,10 @@ __all__ = [
     "default_corpus",
     "get_corpus_source",
     "list_corpus_sources",
+    "adapter_base",
     "load_model",
     "load_tokenizer",
+    "merge_adapter",
     "register_corpus_source",
     "train_tokenizer",
 ]

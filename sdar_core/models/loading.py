@@ -6,10 +6,13 @@ code), anything else must look like a hub id (`name` or `owner/name`) and goes t
 `from_pretrained`. Weights load with `use_safetensors=True` and `trust_remote_code=False` unless
 the caller opts in. A missing path that cannot be a hub id fails at once with an ArtifactError
 naming it, instead of a network lookup. A tokenizer without a pad token gets its eos token as pad.
+A LoRA checkpoint folder (adapter_config.json + adapter weights, as a LoRA update writes it)
+loads as its base model with the adapter merged, so every inference stage takes one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -31,6 +34,7 @@ DTYPES: dict[str, torch.dtype | Literal["auto"]] = {
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+ADAPTER_CONFIG = "adapter_config.json"  # a peft LoRA checkpoint
 
 
 def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | Literal["auto"]:
@@ -105,7 +109,13 @@ def load_model(
     """A causal LM from a local directory or hub id, in eval mode on `device`.
 
     `dtype` None keeps the checkpoint's dtype ("auto"); pass "float32" for exact CPU math.
+    A LoRA checkpoint (a folder with adapter_config.json, as a LoRA update writes) is loaded as
+    its base model with the adapter merged in (`merge_adapter`), for inference.
     """
+    base = adapter_base(name_or_path)
+    if base is not None:
+        model = load_model(base, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+        return merge_adapter(model, name_or_path)
     torch_dtype = resolve_dtype(dtype)
     try:
         target = torch.device(device)
@@ -123,6 +133,40 @@ def load_model(
             "reachable (or the model cached); otherwise pass a local model directory"
         ) from err
     return model.to(target).eval()
+
+
+def adapter_base(path: str | os.PathLike[str]) -> Path | None:
+    """The base model folder of a LoRA checkpoint folder; None for anything else."""
+    config_file = Path(path) / ADAPTER_CONFIG
+    if not config_file.is_file():
+        return None
+    try:
+        base = json.loads(config_file.read_text())["base_model_name_or_path"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArtifactError(
+            f"{config_file} is not a peft adapter config with base_model_name_or_path ({err}): "
+            "save the adapter again with save_pretrained"
+        ) from None
+    if not Path(base).is_dir():
+        raise ArtifactError(
+            f"LoRA checkpoint {path}: its base model {base!r} (base_model_name_or_path in "
+            f"{ADAPTER_CONFIG}) is not a local folder here; copy the base model there, or merge "
+            "the adapter where the base is (peft merge_and_unload + save_pretrained)"
+        )
+    return Path(base)
+
+
+def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -> PreTrainedModel:
+    """`model` with the LoRA adapter saved in `adapter_dir` merged into its weights (eval mode)."""
+    import peft
+
+    if not (Path(adapter_dir) / ADAPTER_CONFIG).is_file():
+        raise ArtifactError(
+            f"{adapter_dir} has no {ADAPTER_CONFIG}: pass the folder a LoRA update wrote"
+        )
+    device = next(model.parameters()).device
+    merged = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return merged.to(device).eval()
 
 
 def load_tokenizer(

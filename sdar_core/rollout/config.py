@@ -54,7 +54,10 @@ class RolloutConfig(BaseModel):
     device: str = "cpu"
     dtype: str | None = Field(default="float32", description="None keeps the checkpoint's")
     max_batch_size: int = Field(default=64, description="prompts per forward batch (hf)")
-    lora_dir: Path | None = Field(default=None, description="LoRA adapter directory (vllm)")
+    lora_dir: Path | None = Field(
+        default=None,
+        description="LoRA adapter of the model (hf: merged at load; vllm: LoRARequest)",
+    )
     trust_remote_code: bool = False
     student_sees_skills: bool = Field(
         default=False, description="put retrieved skills in the student prompt (Skill-GRPO)"

@@ -28,6 +28,7 @@ import torch
 
 from sdar_core.algos import token_logprobs
 from sdar_core.errors import ArtifactError, ConfigError
+from sdar_core.models.loading import ADAPTER_CONFIG
 from sdar_core.train.batch import IGNORE, MicroBatch
 from sdar_core.train.config import TrainConfig
 
@@ -40,7 +41,6 @@ __all__ = [
     "save_checkpoint",
 ]
 
-ADAPTER_CONFIG = "adapter_config.json"
 _ARCH_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers")
 
 

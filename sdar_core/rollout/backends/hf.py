@@ -207,19 +207,17 @@ def make_hf_backend(
     trust_remote_code: bool = False,
     seed: int = 0,
 ) -> HFBackend:
-    """Load `model_dir` (safetensors only) and its tokenizer's stop ids into an HFBackend.
+    """Load `model_dir` (safetensors only; a LoRA checkpoint is merged into its base) and its
+    tokenizer's stop ids into an HFBackend; `lora_dir`, an adapter for `model_dir`, is merged in.
 
     `seed` is unused: every request carries its own seed.
     """
-    from sdar_core.models import load_model, load_tokenizer
+    from sdar_core.models import load_model, load_tokenizer, merge_adapter
 
     del seed
-    if lora_dir is not None:
-        raise ConfigError(
-            "the hf backend takes merged weights, not LoRA adapters: merge the adapter into the "
-            "model (peft merge_and_unload + save_pretrained) or use backend='vllm'"
-        )
     model = load_model(model_dir, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    if lora_dir is not None:  # merged once: sampling then runs at the base model's speed
+        model = merge_adapter(model, lora_dir)
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     return HFBackend(
         model,
