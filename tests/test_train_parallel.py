@@ -1,5 +1,6 @@
 """Data-parallel updates (sdar_core/train/parallel.py): two DeepSpeed ranks on CPU (gloo), each
-running its share of the micro-batches, give the single-process PyTorch update and metrics; the
+running its share of the micro-batches (and of the reference log-prob pass, shared between the
+ranks afterwards), give the single-process PyTorch update and metrics; the
 micro-batch sharding pads short ranks with zero-weight passes; the torch backend refuses to run
 under a multi-process launcher."""
 

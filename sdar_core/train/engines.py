@@ -39,7 +39,6 @@ from typing import Any
 import torch
 
 from sdar_core.algos import Registry
-from sdar_core.errors import ConfigError
 from sdar_core.train.config import TrainConfig
 
 _SHM_OP = "deepspeed_shm_comm"
@@ -223,13 +222,9 @@ ENGINES.add("deepspeed", DeepSpeedEngine)
 
 
 def make_engine(module, config: TrainConfig, *, lr: float, total_steps: int) -> Engine:
-    from sdar_core.train.parallel import rank_and_size
+    from sdar_core.train.parallel import start_process_group
 
-    if config.backend == "torch" and rank_and_size()[1] > 1:
-        raise ConfigError(
-            f"backend='torch' trains in one process, but WORLD_SIZE={rank_and_size()[1]} "
-            "(a launcher started several): set backend='deepspeed' to train data-parallel"
-        )
+    start_process_group(config.backend, config.device)  # refuses torch with several ranks
     return ENGINES.get(config.backend)(module, config, lr=lr, total=total_steps)
 
 

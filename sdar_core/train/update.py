@@ -37,6 +37,7 @@ from sdar_core.train.config import UpdateConfig
 from sdar_core.train.engines import is_main_process, make_engine
 from sdar_core.train.loop import count_steps, train_loop
 from sdar_core.train.objective import RLSettings, rl_loss
+from sdar_core.train.parallel import gather_rows, rank_and_size, start_process_group
 from sdar_core.train.policy import (
     PolicyHead,
     check_same_architecture,
@@ -64,6 +65,7 @@ def sdar_update(
     _check_inputs(model_dir, rows, config, ref_model_dir)
     temperature = _temperature(config, meta)
     samples, adv_metrics = build_rl_samples(rows, algo)
+    start_process_group(config.backend, config.device)
     head = PolicyHead(
         load_policy(model_dir, config), temperature=temperature, chunk_size=config.chunk_size
     )
@@ -196,14 +198,18 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
 
 @torch.no_grad()
 def _logprobs_of(head: PolicyHead, samples: list[Sample], config, pad_id: int) -> list[list]:
+    """Response log-probs of every sample; under a launcher each rank runs its share of the
+    micro-batches and the rows are shared (parallel.py)."""
+    rank, size = rank_and_size()
     out: dict[int, list[float]] = {}
     index = {id(s): i for i, s in enumerate(samples)}
-    for micro in micro_batches(samples, max_tokens=config.micro_batch_tokens):
+    micros = micro_batches(samples, max_tokens=config.micro_batch_tokens)
+    for micro in micros[rank::size]:
         batch = collate(micro, pad_id=pad_id, device=config.device_for_rank())
         logprobs = head(batch).float().cpu()  # (B, T)
         for b, s in enumerate(micro):
             out[index[id(s)]] = logprobs[b, : len(s.response_ids)].tolist()
-    return [out[i] for i in range(len(samples))]
+    return gather_rows(out, [len(s.response_ids) for s in samples], size=size)
 
 
 def add_start_logprobs(head, samples, algo: Algorithm, config: UpdateConfig, ref_dir, pad_id):
