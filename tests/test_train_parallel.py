@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from sdar_core.errors import ConfigError
-from sdar_core.train import UpdateConfig, sdar_update
+from sdar_core.train import UpdateConfig, parallel, sdar_update
 from sdar_core.train.parallel import rank_and_size, shard, sum_over_ranks
 
 pytest.importorskip("deepspeed")
@@ -109,18 +109,24 @@ def test_shard_gives_every_item_once_and_equal_counts():
     assert shard([1], rank=1, size=2) == [None]
 
 
-def test_one_process_without_a_launcher(monkeypatch):
+def test_rank_and_size_without_and_with_a_launcher(monkeypatch):
+    assert sum_over_ranks({"a": 1.5}, size=1) == {"a": 1.5}
+    if torch.distributed.is_initialized():  # a DeepSpeed test started a one-rank group here
+        assert rank_and_size() == (0, 1)
+        return
     for name in ("RANK", "WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
     assert rank_and_size() == (0, 1)
-    assert sum_over_ranks({"a": 1.5}, size=1) == {"a": 1.5}
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert rank_and_size() == (3, 4)
 
 
 def test_torch_backend_refuses_a_multi_process_launch(
     tiny_model_dir, scored, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
+    # as rank 0 of 2 (patched: another test may have started a one-rank group in this process)
+    monkeypatch.setattr(parallel, "rank_and_size", lambda: (0, 2))
     with pytest.raises(ConfigError, match="backend='deepspeed'"):
         sdar_update(tiny_model_dir, scored, tmp_path / "out", _config())
     assert not (tmp_path / "out").exists()

@@ -53,13 +53,13 @@ def start_process_group(backend: str, device: str) -> None:
     from sdar_core.errors import ConfigError
 
     _, size = rank_and_size()
-    if size == 1 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return
-    if backend != "deepspeed":
+    if size > 1 and backend != "deepspeed":
         raise ConfigError(
             f"backend={backend!r} trains in one process, but WORLD_SIZE={size} (a launcher "
             "started several): set backend='deepspeed' to train data-parallel"
         )
+    if size == 1 or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
     if device.startswith("cuda"):
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     import deepspeed
