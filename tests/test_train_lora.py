@@ -133,3 +133,19 @@ def test_a_lora_checkpoint_without_its_base_is_a_clear_error(tiny_model_dir, ada
         load_model(moved)
     with pytest.raises(ArtifactError, match="adapter_config.json"):
         merge_adapter(load_model(tiny_model_dir), tmp_path)  # not an adapter folder
+    pickled = tmp_path / "pickled"
+    shutil.copytree(out, pickled)
+    (pickled / "adapter_model.safetensors").rename(pickled / "adapter_model.bin")
+    with pytest.raises(ArtifactError, match="safetensors only"):
+        load_model(pickled)
+
+
+def test_vllm_gets_a_lora_checkpoint_as_base_plus_lora_request(tiny_model_dir, adapter):
+    from sdar_core.rollout.backends.vllm import split_lora_checkpoint
+
+    out, _ = adapter
+    assert split_lora_checkpoint(out) == (tiny_model_dir, out)
+    assert split_lora_checkpoint(tiny_model_dir) == (tiny_model_dir, None)
+    assert split_lora_checkpoint(tiny_model_dir, out) == (tiny_model_dir, out)
+    with pytest.raises(ConfigError, match="pass one of them"):
+        split_lora_checkpoint(out, out)

@@ -35,6 +35,7 @@ SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 ADAPTER_CONFIG = "adapter_config.json"  # a peft LoRA checkpoint
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | Literal["auto"]:
@@ -163,6 +164,12 @@ def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -
     if not (Path(adapter_dir) / ADAPTER_CONFIG).is_file():
         raise ArtifactError(
             f"{adapter_dir} has no {ADAPTER_CONFIG}: pass the folder a LoRA update wrote"
+        )
+    if not (Path(adapter_dir) / ADAPTER_WEIGHTS).is_file():
+        raise ArtifactError(
+            f"{adapter_dir} has no {ADAPTER_WEIGHTS}: sdar loads safetensors only (a pickled "
+            "adapter_model.bin can run code when loaded); re-save the adapter with "
+            "save_pretrained(dir, safe_serialization=True)"
         )
     device = next(model.parameters()).device
     merged = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()

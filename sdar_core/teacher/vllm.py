@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sdar_core.errors import ConfigError, SdarError
-from sdar_core.rollout.backends.vllm import import_vllm, logprob_of, make_llm, token_prompts
+from sdar_core.rollout.backends.vllm import (
+    import_vllm,
+    logprob_of,
+    make_llm,
+    split_lora_checkpoint,
+    token_prompts,
+)
 
 __all__ = ["parse_prompt_logprobs", "prompt_logprob_kwargs", "vllm_response_logprobs"]
 
@@ -60,11 +66,13 @@ def vllm_response_logprobs(
             f"temperature {temperature}: use TeacherConfig(backend='hf')"
         )
     vllm = import_vllm()
-    llm, _ = make_llm(
-        model_dir, dtype=dtype, seed=0, lora_dir=None, trust_remote_code=trust_remote_code
+    model_dir, lora_dir = split_lora_checkpoint(model_dir)  # the same weights as the student
+    llm, lora = make_llm(
+        model_dir, dtype=dtype, seed=0, lora_dir=lora_dir, trust_remote_code=trust_remote_code
     )
     params = vllm.SamplingParams(**prompt_logprob_kwargs())
-    outputs = llm.generate(token_prompts([ids for ids, _ in sequences]), params, use_tqdm=False)
+    prompts = token_prompts([ids for ids, _ in sequences])
+    outputs = llm.generate(prompts, params, use_tqdm=False, lora_request=lora)
     return [
         parse_prompt_logprobs(out, ids, start)
         for out, (ids, start) in zip(outputs, sequences, strict=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sdar_core.errors import ConfigError, SdarError
@@ -156,6 +157,22 @@ class VLLMBackend:
         self.llm = None
 
 
+def split_lora_checkpoint(model_dir, lora_dir=None) -> tuple[Path, Path | None]:
+    """(model folder, adapter folder) for vLLM, which serves an adapter as a LoRA request on its
+    base: a LoRA checkpoint given as `model_dir` becomes (its base, itself)."""
+    from sdar_core.models import adapter_base
+
+    base = adapter_base(model_dir)
+    if base is None:
+        return Path(model_dir), None if lora_dir is None else Path(lora_dir)
+    if lora_dir is not None:
+        raise ConfigError(
+            f"{model_dir} is already a LoRA checkpoint (adapter_config.json) and lora_dir="
+            f"{lora_dir} names another adapter: pass one of them"
+        )
+    return base, Path(model_dir)
+
+
 def make_llm(
     model_dir, *, dtype, seed, lora_dir, trust_remote_code, max_model_len=None
 ) -> tuple[Any, Any]:
@@ -198,6 +215,7 @@ def make_vllm_backend(
     del max_batch_size  # vLLM schedules its own batches
     if not str(device).startswith("cuda"):
         raise ConfigError(f"the vllm backend runs on CUDA only, got device={device!r}: {VLLM_HINT}")
+    model_dir, lora_dir = split_lora_checkpoint(model_dir, lora_dir)
     check_weights(resolve_source(model_dir, required=(("config.json",),)))
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     llm, lora = make_llm(
