@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from sdar_core.errors import ConfigError
 from sdar_core.evaluation import EvalConfig, evaluate
 from sdar_core.evaluation.metrics import EVAL_METRICS
 from sdar_core.run import RunConfig, stage_config_json
@@ -176,6 +175,16 @@ def test_random_baseline_is_chosen_by_env(tmp_path):
     b = evaluate(None, games, tmp_path / "b.json", config)
     assert a["episodes"] == b["episodes"]
     assert any(e["actions"][0].startswith("search[") for e in a["episodes"])  # WebShop actions
-    search = EvalConfig(env="search", split="test", n_tasks=1, policy="random", show_progress=False)
-    with pytest.raises(ConfigError, match="random policy"):
-        evaluate(None, ENV_DATA["search"].shipped_dir(), tmp_path / "s.json", search)
+    search = EvalConfig(
+        env="search", split="test", n_tasks=7, policy="random", k=2, show_progress=False
+    )
+    runs = [
+        evaluate(None, ENV_DATA["search"].shipped_dir(), tmp_path / f"s{i}.json", search)
+        for i in range(2)
+    ]
+    assert runs[0]["episodes"] == runs[1]["episodes"]  # seeded, not random between runs
+    actions = [a for e in runs[0]["episodes"] for a in e["actions"]]
+    assert any(a.startswith("search[") for a in actions)
+    assert any(a.startswith("answer[") for a in actions)
+    assert runs[0]["metrics"]["invalid_action_rate"] == 0.0  # well-formed, just uninformed
+    assert runs[0]["metrics"]["em/all"] < 0.5

@@ -47,6 +47,13 @@ def _webshop_random(*, seed: int) -> Any:
     return RandomPolicy(seed=seed)
 
 
+@RANDOM_POLICIES.register("search")
+def _search_random(*, seed: int) -> Any:
+    from sdar_core.envs.search import RandomSearcher
+
+    return RandomSearcher(seed=seed)
+
+
 def load_eval_model(model_dir: str | Path, config: EvalConfig) -> tuple[Any, Any]:
     """(model in eval mode, tokenizer); a LoRA adapter is merged into its base."""
     from sdar_core.models import adapter_base, load_model, load_tokenizer

@@ -5,7 +5,8 @@
 - `build_messages`, `format_information`, `instruction` - prompts and observations (prompts.py);
 - `read_qa` / `write_qa` / `QAExample` - Search-R1's parquet layout (data.py);
 - `exact_match`, `normalize_answer`, `eval_metrics` - reward and the paper's columns (reward.py);
-- `OracleSearcher` - the expert that knows the gold documents (expert.py);
+- `OracleSearcher` - the expert that knows the gold documents, `RandomSearcher` - the random
+  baseline (expert.py);
 - `write_shipped_data` - regenerates the shipped corpus and questions (generator.py).
 
 The retrieval server and client live in `sdar_core.retrieval`. Importing this package is cheap:
@@ -25,7 +26,7 @@ from sdar_core.envs.search.data import (
     read_qa,
     write_qa,
 )
-from sdar_core.envs.search.expert import OracleSearcher
+from sdar_core.envs.search.expert import OracleSearcher, RandomSearcher
 from sdar_core.envs.search.projection import SearchAction, project_action
 from sdar_core.envs.search.prompts import build_messages, format_information, instruction
 from sdar_core.envs.search.reward import eval_metrics, exact_match, normalize_answer
@@ -36,6 +37,7 @@ __all__ = [
     "QUESTION_TYPES",
     "SHIPPED_DIR",
     "OracleSearcher",
+    "RandomSearcher",
     "QAExample",
     "SearchAction",
     "SearchConfig",
