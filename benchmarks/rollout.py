@@ -29,7 +29,7 @@ absolute counts are larger than with Qwen, ratios much less so):
 Targets (issue 5): teacher pass <= 1.3x a student pass; whole-trajectory >= 3x fewer tokens than
 per-step at 10 turns.
 
-    python benchmarks/rollout.py --repeats 2         # 64 episodes, ~6-8 min on 2 cores
+    python benchmarks/rollout.py --repeats 2         # 64 episodes, ~6-9 min on 2 cores
     python benchmarks/rollout.py --tasks 2 --group 2  # quick
 """
 
