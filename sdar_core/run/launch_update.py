@@ -3,7 +3,9 @@
     deepspeed --num_gpus N --module sdar_core.run.launch_update MODEL TRAJ OUT CONFIG_JSON
 
 The launcher sets RANK / LOCAL_RANK / WORLD_SIZE for each process; `sdar_update` with the
-"deepspeed" backend does the rest. Not exercised here: there is no multi-GPU machine.
+"deepspeed" backend does the rest, each rank running its share of the micro-batches
+(sdar_core/train/parallel.py). tests/test_train_parallel.py runs that code with two CPU ranks
+under torch.distributed.run; DeepSpeed's launcher itself and NCCL on GPUs are not exercised here.
 """
 
 import sys
