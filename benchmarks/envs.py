@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stepping import step_batch
+
 from sdar_core.envs import make
 from sdar_core.envs.alfworld import ExpertPolicy, generate_games
 
@@ -65,15 +67,7 @@ def _reset_and_step(games: Path, args, group: int) -> dict:
         start = time.perf_counter()
         records = env.reset(task_ids=tasks)
         reset_s = time.perf_counter() - start
-        policy, stepped, start = ExpertPolicy(), 0, time.perf_counter()
-        for _ in range(args.steps):
-            live = sum(not r.done for r in records)
-            if live == 0:
-                break
-            records = env.step(policy(records))
-            env.prompts()
-            stepped += live
-        step_s = time.perf_counter() - start
+        records, stepped, step_s = step_batch(env, ExpertPolicy(), records, max_steps=args.steps)
     return {
         "reset_s": reset_s,
         "steps": stepped,

@@ -96,17 +96,13 @@ def _best_times(fns: dict, repeats: int) -> dict[str, float]:
     return {name: min(t) for name, t in times.items()}
 
 
-def _processed_tokens(items, groups, config) -> tuple[int, float]:
+def _processed_tokens(items, plans, plain) -> tuple[int, float]:
     """Tokens the prefix-cached teacher runs through the model (each shared prefix once), and the
     skill tokens it runs per sample (a group's skills once where its prefix holds them)."""
-    from sdar_core.teacher import plan_prefixes
-
-    sequences = [(i.input_ids, i.response_start) for i in items]
-    plans, plain = plan_prefixes(sequences, groups, min_prefix_tokens=config.min_prefix_tokens)
-    tokens = sum(len(sequences[i][0]) for i in plain)
+    tokens = sum(len(items[i].input_ids) for i in plain)
     skills = sum(items[i].n_skill_tokens for i in plain)
     for plan in plans:
-        tokens += plan.length + sum(len(sequences[i][0]) - plan.length for i in plan.members)
+        tokens += plan.length + sum(len(items[i].input_ids) - plan.length for i in plan.members)
         shared = min(items[i].n_skill_tokens for i in plan.members)
         if plan.length <= shared:  # the skills do not fit in the prefix: count them per sample
             shared = 0
@@ -134,10 +130,8 @@ class _Flops:
     def plain(self, sequences) -> float:
         return sum(self.run(0, len(ids)) + self.head * (len(ids) - r) for ids, r in sequences)
 
-    def cached(self, sequences, groups, config) -> float:
-        from sdar_core.teacher import plan_prefixes
-
-        plans, plain = plan_prefixes(sequences, groups, min_prefix_tokens=config.min_prefix_tokens)
+    def cached(self, sequences, plans, plain) -> float:
+        """Each plan's prefix once, then its members' remainders; the rest whole."""
         total = self.plain([sequences[i] for i in plain])
         for plan in plans:
             total += self.run(0, plan.length)
@@ -155,6 +149,7 @@ def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int, *, pla
     from sdar_core.skills import load_index
     from sdar_core.teacher import (
         build_items,
+        plan_prefixes,
         prefix_cached_logprobs,
         response_logprobs,
         retrieve_group_skills,
@@ -202,7 +197,8 @@ def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int, *, pla
         if plain:
             passes["teacher_plain"] = partial(score, teacher)
         best = _best_times(passes | {"inputs": inputs}, repeats)
-        processed, amortised = _processed_tokens(items, groups, config)
+        plans = plan_prefixes(teacher, groups, min_prefix_tokens=config.min_prefix_tokens)
+        processed, amortised = _processed_tokens(items, *plans)
         entry = {
             "skill_tokens_per_sample": statistics.mean(i.n_skill_tokens for i in items),
             "amortised_skill_tokens_per_sample": amortised,
@@ -211,7 +207,7 @@ def _teacher_ratios(model_dir: Path, rows, index_dir: Path, repeats: int, *, pla
             "prefix_cached": {
                 "time_ratio": best["teacher_prefix_cached"] / best["student"],
                 "token_ratio": processed / student_tokens,
-                "flop_ratio": flops.cached(teacher, groups, config) / student_flops,
+                "flop_ratio": flops.cached(teacher, *plans) / student_flops,
                 "stage_time_ratio": (best["teacher_prefix_cached"] + best["inputs"])
                 / best["student"],
             },

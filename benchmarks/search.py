@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from stepping import step_batch
 
 from sdar_core.envs import make
 from sdar_core.envs.search import SHIPPED_DIR, OracleSearcher, read_qa
@@ -37,15 +38,10 @@ def env_speed(episodes: int, label: str, **options) -> None:
     tasks = [env.task_order(0)[i % len(env.task_ids)] for i in range(episodes)]
     policy = OracleSearcher.from_corpus()
     start = time.perf_counter()
-    records, stepped = env.reset(task_ids=tasks), 0
-    for _ in range(env.max_steps):
-        live = sum(not r.done for r in records)
-        if live == 0:
-            break
-        records = env.step(policy(records))
-        env.prompts()
-        stepped += live
-    seconds = time.perf_counter() - start
+    records = env.reset(task_ids=tasks)
+    reset_s = time.perf_counter() - start
+    records, stepped, step_s = step_batch(env, policy, records, max_steps=env.max_steps)
+    seconds = reset_s + step_s
     won = sum(r.info["won"] for r in records)
     env.close()
     print(

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from stepping import step_batch
+
 from sdar_core.envs import make
 from sdar_core.envs.webshop import ExpertPolicy, RandomPolicy, eval_metrics
 from sdar_core.envs.webshop.env import load_shop
@@ -25,13 +27,7 @@ def run(env, policy, tasks: list[str], name: str) -> None:
     start = time.perf_counter()
     records = env.reset(task_ids=tasks)
     reset_s = time.perf_counter() - start
-    stepped, start = 0, time.perf_counter()
-    while not all(r.done for r in records):
-        live = sum(not r.done for r in records)
-        records = env.step(policy(records))
-        env.prompts()
-        stepped += live
-    step_s = time.perf_counter() - start
+    records, stepped, step_s = step_batch(env, policy, records)
     metrics = eval_metrics(records)
     print(
         f"{name:<7} reset {len(tasks)} episodes in {1000 * reset_s:.1f} ms; "
