@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,18 +65,12 @@ def _memoised(fn: Callable[..., Any], maxsize: int) -> Callable[..., Any]:
     return wrapper
 
 
-def _module(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(name)
-
-
 def install() -> None:
     """Memoise both parsers (once per process; later calls do nothing)."""
     if _SUSPENDED[0]:
         return
     for module_name, attribute, maxsize in _TARGETS:
-        module = _module(module_name)
+        module = importlib.import_module(module_name)
         current = getattr(module, attribute, None)
         if current is None or getattr(current, "sdar_memoised", False):
             continue
@@ -85,15 +80,14 @@ def install() -> None:
 
 def installed() -> bool:
     """True when both parsers are memoised."""
-    return all(
-        getattr(getattr(_module(m), a, None), "sdar_memoised", False) for m, a, _ in _TARGETS
-    )
+    functions = (getattr(importlib.import_module(m), a, None) for m, a, _ in _TARGETS)
+    return all(getattr(f, "sdar_memoised", False) for f in functions)
 
 
 def clear() -> None:
     """Forget every stored result (for cold-cache measurements)."""
     for module_name, attribute, _ in _TARGETS:
-        wrapper = getattr(_module(module_name), attribute, None)
+        wrapper = getattr(importlib.import_module(module_name), attribute, None)
         if getattr(wrapper, "sdar_memoised", False):
             wrapper.cache_clear()
 
@@ -105,12 +99,12 @@ def uninstalled() -> Iterator[None]:
     _SUSPENDED[0] += 1
     patched = {}
     for (module_name, attribute), original in _ORIGINALS.items():
-        module = _module(module_name)
+        module = importlib.import_module(module_name)
         patched[(module_name, attribute)] = getattr(module, attribute)
         setattr(module, attribute, original)
     try:
         yield
     finally:
         for (module_name, attribute), wrapper in patched.items():
-            setattr(_module(module_name), attribute, wrapper)
+            setattr(importlib.import_module(module_name), attribute, wrapper)
         _SUSPENDED[0] -= 1
