@@ -9,26 +9,32 @@ from components.images import GPU_IMAGE
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def sdar_update(
     model: Input[Model],
+    reference: Input[Model],
     trajectories: Input[Dataset],
     config_json: str,
     algorithm: str,
     round: int,
+    total_rounds: int,
     num_gpus: int,
     tracking_uri: str,
     run_id: str,
     checkpoint: Output[Model],
     metrics: Output[Metrics],
 ):
-    """config_json: an UpdateConfig as JSON; num_gpus > 1 launches DeepSpeed on every GPU."""
+    """model: the previous round's checkpoint (weights + trainer state); reference: the run's
+    starting model (the KL reference of every round); config_json: an UpdateConfig as JSON;
+    num_gpus > 1 launches DeepSpeed on every GPU."""
     from sdar_core.run.stages import Tracking, update_stage
 
     flat = update_stage(
         model.path,
+        reference.path,
         trajectories.path,
         checkpoint.path,
         config_json,
         algorithm=algorithm,
         round=round,
+        total_rounds=total_rounds,
         num_gpus=num_gpus,
         tracking=Tracking(tracking_uri, run_id),
     )

@@ -4,6 +4,9 @@
     model, games (importers) ─► index_skills ─► [warmstart_sft] ─► evaluate(start)
         └► R × (generate_rollouts ─► [score_teacher] ─► sdar_update) ─► evaluate(final)
 
+Each update takes the previous round's checkpoint (weights plus the trainer state: optimizer
+moments and counters) and the run's starting checkpoint as its KL reference.
+
 KFP v2 cannot loop over artifacts, so the R rounds are unrolled here at compile time; the
 algorithm, environment, R, warm start, profile, GPU count, PVC and secret name are compile-time
 choices (they change the graph or its resources), everything else is a pipeline parameter: the
@@ -125,6 +128,7 @@ def _task(component: Any, stage: str, name: str, options: PipelineOptions, /, **
 def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, **params) -> Any:
     """Add the R unrolled rounds; return the final checkpoint (an output channel)."""
     common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
+    start = model  # the KL reference of every round's update
     for r in range(o.rounds):
         rollouts = _task(
             generate_rollouts, "generate_rollouts", f"round {r}: rollouts", o,
@@ -141,8 +145,9 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
             data = teacher.outputs["scored_trajectories"]
         update = _task(
             sdar_update, "sdar_update", f"round {r}: update", o,
-            model=model, trajectories=data, config_json=params["update_config"],
-            algorithm=o.algorithm, round=r, num_gpus=o.num_gpus, **common,
+            model=model, reference=start, trajectories=data,
+            config_json=params["update_config"], algorithm=o.algorithm, round=r,
+            total_rounds=o.rounds, num_gpus=o.num_gpus, **common,
         )  # fmt: skip
         model = update.outputs["checkpoint"]
     return model

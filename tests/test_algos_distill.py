@@ -139,22 +139,30 @@ def test_opsd_hand_computed() -> None:
 
 
 def test_skill_sd_hand_computed() -> None:
-    # t0 on-policy: s=-1, t=-2, old=-1: x = t - s = -1, k3 = e^-1 + 1 - 1 = e^-1, w = 1
-    #   grad = w' k3 + w k3' = k3 + (1 - e^x) = 1  (= s - t)
-    # t1 off-policy: s=0, t=-1, old=-1: raw ratio e > clip 2 -> w = 2 (no grad through w)
-    #   loss = 2 e^-1; grad = 2 (1 - e^-1)
-    # token-mean over 2 tokens
-    student = torch.tensor([[-1.0, 0.0]], dtype=F64, requires_grad=True)
-    teacher = torch.tensor([[-2.0, -1.0]], dtype=F64)
-    old = torch.tensor([[-1.0, -1.0]], dtype=F64)
-    loss, metrics = skill_sd(student, teacher, torch.ones(1, 2), old_logprobs=old, ratio_clip=2.0)
-    assert loss.item() == pytest.approx(3 * math.exp(-1) / 2, rel=1e-12)
-    assert metrics["skill_sd/clipfrac"] == 0.5
-    assert metrics["skill_sd/ratio_mean"] == pytest.approx(1.5)
-    assert metrics["skill_sd/kl_mean"] == pytest.approx(math.exp(-1), rel=1e-12)
+    # The authors' compute_sdl_loss: ℓ = s - t, k3 = exp(min(-ℓ, 20)) - 1 + ℓ,
+    # ρ = exp(min(s - old, 10)), loss_t = ρ k3 with gradient through both.
+    # t0 on-policy: s=-1, t=-2, old=-1: ℓ = 1, k3 = e^-1, ρ = 1
+    #   grad = ρ k3 + ρ (1 - e^-ℓ) = e^-1 + 1 - e^-1 = 1
+    # t1 off-policy: s=0, t=-1, old=-1: ℓ = 1, k3 = e^-1, log ρ = 1 -> ρ = e (no cap on ρ)
+    #   loss = 1; grad = e e^-1 + e (1 - e^-1) = e
+    # t2 log-ratio clamped: s=0, t=-1, old=-11: log ρ = 11 -> 10, ρ = e^10 constant
+    #   loss = e^10 e^-1 = e^9; grad = e^10 (1 - e^-1)
+    # t3 k3 not clamped from above: s=-30, t=0, old=-30: -ℓ = 30 -> 20 in the exponent,
+    #   k3 = e^20 - 1 - 30, ρ = 1; grad = k3 + (1 - 0) (the clamped exponent has no gradient)
+    # token-mean over 4 tokens
+    e = math.e
+    student = torch.tensor([[-1.0, 0.0, 0.0, -30.0]], dtype=F64, requires_grad=True)
+    teacher = torch.tensor([[-2.0, -1.0, -1.0, 0.0]], dtype=F64)
+    old = torch.tensor([[-1.0, -1.0, -11.0, -30.0]], dtype=F64)
+    loss, metrics = skill_sd(student, teacher, torch.ones(1, 4), old_logprobs=old)
+    k3_big = math.exp(20) - 31
+    assert loss.item() == pytest.approx((math.exp(-1) + 1 + math.exp(9) + k3_big) / 4, rel=1e-12)
+    assert metrics["skill_sd/clipfrac"] == 0.25
+    assert metrics["skill_sd/ratio_mean"] == pytest.approx((1 + e + math.exp(10) + 1) / 4)
+    assert metrics["skill_sd/kl_mean"] == pytest.approx((3 * math.exp(-1) + k3_big) / 4)
     loss.backward()
-    expected = torch.tensor([[1.0, 2 * (1 - math.exp(-1))]], dtype=F64) / 2
-    torch.testing.assert_close(student.grad, expected, rtol=1e-12, atol=0)
+    expected = torch.tensor([[1.0, e, math.exp(10) * (1 - math.exp(-1)), k3_big + 1]], dtype=F64)
+    torch.testing.assert_close(student.grad, expected / 4, rtol=1e-12, atol=0)
 
 
 def test_skill_sd_on_policy_gradient_is_score_function_kl() -> None:
@@ -178,8 +186,8 @@ def test_distill_losses_check_arguments() -> None:
     student, teacher, mask = _batch()
     with pytest.raises(ValueError, match="shapes must match"):
         sdar(student, teacher[:, :3], mask)
-    with pytest.raises(ConfigError, match="ratio_clip"):
-        skill_sd(student, teacher, mask, ratio_clip=0.0)
+    with pytest.raises(ConfigError, match="log_ratio_clip"):
+        skill_sd(student, teacher, mask, log_ratio_clip=0.0)
 
 
 def test_rlsd_token_advantages_hand_computed() -> None:

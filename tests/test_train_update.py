@@ -43,7 +43,9 @@ def _weights(path):
 def _one_step_grads(model_dir, rows, algo, micro_tokens: int) -> dict[str, torch.Tensor]:
     """The accumulated gradient of one optimizer step on the whole batch."""
     config = UpdateConfig(algorithm="sdar", lr=1.0, micro_batch_tokens=micro_tokens, **SGD)
-    head = PolicyHead(load_policy(model_dir, config), temperature=1.0, chunk_size=None)
+    head = PolicyHead(
+        load_policy(model_dir, config), temperature=1.0, chunk_size=None, with_entropy=True
+    )
     samples, _ = build_rl_samples(rows, algo)
     for s in samples:  # the starting model is the reference: ref = old (computed by it)
         s.columns["ref_logprobs"] = list(s.columns["old_logprobs"])
@@ -55,7 +57,7 @@ def _one_step_grads(model_dir, rows, algo, micro_tokens: int) -> dict[str, torch
         return step()
 
     engine.step = recording_step
-    settings = RLSettings(clip={}, step=0)
+    settings = RLSettings(clip={}, iteration=1)
     train_loop(
         engine,
         samples,
@@ -149,9 +151,13 @@ def test_sdar_term_is_zero_with_gate_half_when_teacher_equals_student(tiny_model
     logprobs = head(batch)  # (B, T)
     for name in ("teacher_logprobs", "ref_logprobs"):
         batch.columns[name] = logprobs.detach() * batch.response_mask
-    settings = RLSettings(clip={}, step=0)
-    sdar_total, sdar_metrics = rl_loss(logprobs, batch, get_algorithm("sdar"), settings)
-    grpo_total, _ = rl_loss(logprobs, batch, get_algorithm("grpo"), settings)
+    settings = RLSettings(clip={}, iteration=1)
+    no_bonus = {"entropy_coeff": 0.0}  # the head returns no entropy here
+    sdar = get_algorithm("sdar").with_overrides(**no_bonus)
+    sdar_total, sdar_metrics = rl_loss(logprobs, batch, sdar, settings)
+    grpo_total, _ = rl_loss(
+        logprobs, batch, get_algorithm("grpo").with_overrides(**no_bonus), settings
+    )
     assert sdar_metrics["sdar/loss"] == 0.0
     assert sdar_metrics["sdar/gate_mean"] == 0.5
     assert sdar_metrics["sdar/gate_active_ratio"] == 0.0
@@ -185,7 +191,7 @@ def test_unscored_trajectories_need_score_teacher_for_sdar(tiny_model_dir, score
     with pytest.raises(ArtifactError, match="score_teacher"):
         sdar_update(tiny_model_dir, plain, tmp_path / "a", UpdateConfig(algorithm="sdar"))
     metrics = sdar_update(tiny_model_dir, plain, tmp_path / "b", UpdateConfig(algorithm="grpo"))
-    assert metrics["steps"] == 1
+    assert metrics["steps"] == 1  # 256-sample mini-batches: the whole small batch in one step
 
 
 def test_reference_of_another_architecture_is_refused(tiny_model_dir, scored, tmp_path):
@@ -226,21 +232,78 @@ def test_empty_batch_is_refused(tiny_model_dir, scored, tmp_path):
         sdar_update(tiny_model_dir, masked, tmp_path / "o2", UpdateConfig())
 
 
-def test_non_finite_steps_are_skipped_then_fail(tiny_model_dir, scored, tmp_path):
-    bad = _rewrite(
-        scored, tmp_path / "nan", old_logprobs=lambda r: [[float("nan")] * len(x) for x in r]
+def test_non_finite_logprobs_in_the_trajectories_are_refused(tiny_model_dir, scored, tmp_path):
+    for column, value in (("old_logprobs", float("-inf")), ("teacher_logprobs", float("nan"))):
+        bad = _rewrite(
+            scored, tmp_path / column, **{column: lambda r, v=value: [[v] + x[1:] for x in r]}
+        )
+        with pytest.raises(
+            ArtifactError, match=f"sample 0 .*{column}=(-inf|nan) at response token 0"
+        ):
+            sdar_update(tiny_model_dir, bad, tmp_path / f"o-{column}", UpdateConfig())
+        assert not (tmp_path / f"o-{column}").exists()
+
+
+def _grpo_engine(model_dir, config, rows):
+    head = PolicyHead(
+        load_policy(model_dir, config), temperature=1.0, chunk_size=None, with_entropy=True
     )
-    config = UpdateConfig(mini_batch_size=2, max_nonfinite_steps=3)
-    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
-        sdar_update(tiny_model_dir, bad, tmp_path / "o", config)
-    assert not (tmp_path / "o").exists()
+    samples, _ = build_rl_samples(rows, get_algorithm("grpo"))
+    for s in samples:
+        s.columns["ref_logprobs"] = list(s.columns["old_logprobs"])
+    return head, samples, make_engine(head, config, lr=config.lr, total_steps=1)
+
+
+def test_non_finite_steps_are_skipped_then_fail(tiny_model_dir, scored):
+    rows = read_trajectories(scored, require_teacher=True)
+    algo = get_algorithm("grpo")
+
+    def nan_loss(outputs, batch, step):
+        loss, metrics = rl_loss(outputs, batch, algo, RLSettings(clip={}, iteration=1))
+        return loss * float("nan"), metrics
+
+    for mini, match in (
+        (2, "3 optimizer steps in a row had a non-finite loss"),
+        (None, "no optimizer step of this update succeeded"),
+    ):
+        config = UpdateConfig(
+            algorithm="grpo", mini_batch_size=mini, lr=1e-3, max_nonfinite_steps=3
+        )
+        _, samples, engine = _grpo_engine(tiny_model_dir, config, rows)
+        with pytest.raises(FloatingPointError, match=match):
+            train_loop(engine, samples, config, loss_fn=nan_loss, agg_mode="token-mean", pad_id=0)
+
+
+def test_a_non_finite_weight_after_a_step_fails_naming_it(tiny_model_dir, scored):
+    rows = read_trajectories(scored, require_teacher=True)
+    config = UpdateConfig(algorithm="grpo", mini_batch_size=None, lr=1e-3)
+    head, samples, engine = _grpo_engine(tiny_model_dir, config, rows)
+    algo, step = get_algorithm("grpo"), engine.optimizer.step
+
+    def poisoned_step(*args, **kwargs):  # an optimizer that writes inf into one weight
+        out = step(*args, **kwargs)
+        with torch.no_grad():
+            dict(head.named_parameters())["model.model.norm.weight"][0] = float("inf")
+        return out
+
+    engine.optimizer.step = poisoned_step
+    with pytest.raises(
+        FloatingPointError,
+        match="step 0 left non-finite values in weight 'model.model.norm.weight'",
+    ):
+        train_loop(
+            engine, samples, config, agg_mode="token-mean", pad_id=0,
+            loss_fn=lambda o, b, s: rl_loss(o, b, algo, RLSettings(clip={}, iteration=1)),
+        )  # fmt: skip
 
 
 def test_one_non_finite_step_is_skipped_and_training_goes_on(tiny_model_dir, scored):
     rows = read_trajectories(scored, require_teacher=True)
     algo = get_algorithm("grpo")
     config = UpdateConfig(algorithm="grpo", mini_batch_size=4, lr=1e-3, shuffle=False)
-    head = PolicyHead(load_policy(tiny_model_dir, config), temperature=1.0, chunk_size=None)
+    head = PolicyHead(
+        load_policy(tiny_model_dir, config), temperature=1.0, chunk_size=None, with_entropy=True
+    )
     samples, _ = build_rl_samples(rows, algo)
     for s in samples:
         s.columns["ref_logprobs"] = list(s.columns["old_logprobs"])
@@ -248,7 +311,7 @@ def test_one_non_finite_step_is_skipped_and_training_goes_on(tiny_model_dir, sco
     engine = make_engine(head, config, lr=1e-3, total_steps=2)
 
     def loss_fn(logprobs, batch, step):
-        loss, metrics = rl_loss(logprobs, batch, algo, RLSettings(clip={}, step=step))
+        loss, metrics = rl_loss(logprobs, batch, algo, RLSettings(clip={}, iteration=1))
         return (loss * float("nan"), metrics) if step == 0 else (loss, metrics)
 
     summary = train_loop(engine, samples, config, loss_fn=loss_fn, agg_mode="token-mean", pad_id=0)

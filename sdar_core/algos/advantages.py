@@ -4,16 +4,19 @@ Each estimator takes `(rewards: (N,), group_ids: (N,), *, episode_ids=None, norm
 eps=1e-6, stats_over="episode")` and returns `(advantages: (N,), metrics)`. Ids are an int tensor
 or any sequence of hashables (e.g. task uids).
 
-Multi-turn. With per-step training samples, one episode yields several samples (one per turn) that
-all carry the episode's reward; `episode_ids` says which samples belong together.
-- `stats_over="episode"` (our default): one reward per episode; group statistics are computed over
-  the group's episodes, and every step sample gets its episode's advantage. Each trajectory counts
-  once, whatever its length.
-- `stats_over="step"` (the reference code's behaviour): statistics are pooled over all step samples
-  of the group, so an episode with k steps enters the mean and std k times and long episodes weigh
-  more. This equals running the estimator without `episode_ids`.
-Without `episode_ids` every sample is its own episode and both modes agree. Every sample of one
-episode must have the same reward and group id; anything else raises SdarError.
+Multi-turn. With per-step training samples, one episode yields several samples (one per turn);
+`episode_ids` says which samples belong together.
+- `stats_over="step"` (the authors' `compute_mean_std_cross_steps=True`, every preset's choice):
+  each step sample is a unit with its own reward — in the authors' assignment the episode's
+  reward minus the invalid-action penalty of *that* step, so the samples of one episode may
+  differ. Statistics are pooled over all step samples of the group: an episode with k steps
+  enters the mean and std k times. This equals running the estimator without `episode_ids`.
+- `stats_over="episode"` (standard episode-level GRPO, kept by name): one reward per episode;
+  group statistics are computed over the group's episodes, and every step sample gets its
+  episode's advantage. Each trajectory counts once, whatever its length. Every sample of one
+  episode must then carry the same reward; anything else raises SdarError.
+Without `episode_ids` every sample is its own episode and both modes agree. The samples of one
+episode must share a group id in both modes.
 
 Departures from verl: groups with a single episode get advantage 0 (verl uses mean 0 / std 1 there,
 i.e. the raw reward), because one sample carries no relative signal. Groups whose rewards are all
@@ -124,8 +127,9 @@ def _estimate(
     unit_r, unit_g, sample_to_unit = r, groups, torch.arange(len(r), device=r.device)
     if episode_ids is not None:
         episodes = dense_ids(episode_ids, len(r), "episode_ids", r.device)
-        ep_r, ep_g = _episode_table(r, groups, episodes, episode_ids)
-        if stats_over == "episode":
+        same_reward = stats_over == "episode"
+        ep_r, ep_g = _episode_table(r, groups, episodes, episode_ids, same_reward=same_reward)
+        if same_reward:
             unit_r, unit_g, sample_to_unit = ep_r, ep_g, episodes
     stats = _GroupStats(unit_r, unit_g)
     unit_adv = core(unit_r, unit_g, stats)  # (U,)
@@ -165,22 +169,32 @@ def dense_ids(ids: Ids, n: int, what: str, device: torch.device) -> torch.Tensor
 
 
 def _episode_table(
-    r: torch.Tensor, groups: torch.Tensor, episodes: torch.Tensor, raw_ids: Ids
+    r: torch.Tensor, groups: torch.Tensor, episodes: torch.Tensor, raw_ids: Ids, *, same_reward
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One reward and group per episode; raises if an episode's samples disagree."""
+    """One reward and group per episode; raises if an episode's samples disagree on the group
+    (or, with `same_reward`, on the reward)."""
     n_episodes = int(episodes.max()) + 1 if episodes.numel() else 0
     positions = torch.arange(len(r), device=r.device)
     first = torch.full((n_episodes,), len(r), dtype=torch.long, device=r.device)
     first = first.scatter_reduce(0, episodes, positions, "amin")  # (E,) first sample per episode
     ep_r, ep_g = r[first], groups[first]
-    bad = (r != ep_r[episodes]) | (groups != ep_g[episodes])  # (N,)
-    if bool(bad.any()):
+    bad_group = groups != ep_g[episodes]  # (N,)
+    if bool(bad_group.any()):
+        i = int(bad_group.nonzero()[0])
+        raise SdarError(
+            f"samples {int(first[episodes[i]])} and {i} share episode id "
+            f"{_id_at(raw_ids, i)!r} but have different group ids: every step sample of an "
+            "episode must carry the episode's group id"
+        )
+    bad = r != ep_r[episodes]  # (N,)
+    if same_reward and bool(bad.any()):
         i = int(bad.nonzero()[0])
         j = int(first[episodes[i]])
         raise SdarError(
             f"samples {j} and {i} share episode id {_id_at(raw_ids, i)!r} but have different "
-            f"rewards ({float(r[j])} vs {float(r[i])}) or group ids: every step sample of an "
-            "episode must carry the episode's reward and group id"
+            f"rewards ({float(r[j])} vs {float(r[i])}): with stats_over='episode' every step "
+            "sample of an episode must carry the episode's reward (pass one reward per "
+            "episode, or use stats_over='step', which pools per-step rewards)"
         )
     return ep_r, ep_g
 

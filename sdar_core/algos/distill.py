@@ -11,15 +11,15 @@ weights, privileged context) and are detached inside every loss.
   rollout-time log-probs); by default they are `student_logprobs.detach()`. β = 0 gives g ≡ 0.5,
   which is how the authors run their GRPO+OPSD baseline.
 - `opsd`: the ungated loss, loss_mat = teacher_t - student_logprobs_t (every token weight 1).
-- `skill_sd`: k3 estimate of KL(student‖teacher) weighted by the clamped on-policy ratio:
-      x_t = teacher_t - student_logprobs_t              (gradient through student only)
-      k3_t = exp(x_t) - x_t - 1                           (clamped as in kl_penalty "k3")
-      w_t = min(exp(student_logprobs_t - old_logprobs_t), ratio_clip)
-      loss_mat = w_t * k3_t, gradient through both w and k3.
-  On-policy (old = student, w = 1) the gradient is (log π_θ - log π_teacher) ∇ log π_θ per token,
+- `skill_sd` (the authors' `compute_sdl_loss`): k3 estimate of KL(student‖teacher) weighted by the
+  on-policy ratio, both with gradient through the student log-probs:
+      ℓ_t = student_logprobs_t - teacher_t
+      k3_t = exp(min(-ℓ_t, 20)) - 1 + ℓ_t          (not clamped from above)
+      ρ_t = exp(min(student_logprobs_t - old_logprobs_t, log_ratio_clip))   (log_ratio_clip 10)
+      loss_mat = ρ_t · k3_t
+  On-policy (old = student, ρ = 1) the gradient is (log π_θ - log π_teacher) ∇ log π_θ per token,
   the score-function gradient of KL(π_θ‖π_teacher). `old_logprobs` defaults to
-  student_logprobs.detach(); `ratio_clip` (default 2.0) is our choice: the reference value is
-  unknown to us.
+  student_logprobs.detach().
 - `none`: a zero loss still connected to student_logprobs, and empty metrics.
 """
 
@@ -28,10 +28,10 @@ from collections.abc import Callable
 import torch
 
 from sdar_core.algos.agg import agg_loss, check_same_shape, masked_mean
-from sdar_core.algos.kl import kl_penalty
 from sdar_core.algos.registry import Registry
 from sdar_core.errors import ConfigError
 
+_K3_EXP_CLIP = 20.0  # the authors clamp the exponent of k3 (not k3 itself) at 20
 DistillLossFn = Callable[..., tuple[torch.Tensor, dict[str, float]]]
 DISTILL_LOSSES: Registry[DistillLossFn] = Registry("distill loss")
 
@@ -115,11 +115,11 @@ def skill_sd(
     *,
     agg_mode: str = "token-mean",
     old_logprobs: torch.Tensor | None = None,
-    ratio_clip: float = 2.0,
+    log_ratio_clip: float = 10.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """k3 KL(student‖teacher) times the clamped on-policy ratio (see module docstring); (B, T)."""
-    if not ratio_clip > 0:
-        raise ConfigError(f"ratio_clip must be > 0, got {ratio_clip}: use 2.0")
+    """k3 KL(student‖teacher) times the on-policy ratio (see module docstring); (B, T)."""
+    if not log_ratio_clip > 0:
+        raise ConfigError(f"log_ratio_clip must be > 0, got {log_ratio_clip}: use 10.0")
     old_source = student_logprobs if old_logprobs is None else old_logprobs
     check_same_shape(
         student_logprobs=student_logprobs,
@@ -129,16 +129,19 @@ def skill_sd(
     )
     old = _detached_masked(old_source, response_mask)  # (B, T)
     teacher = _detached_masked(teacher_logprobs, response_mask)  # (B, T)
-    kl = kl_penalty(student_logprobs, teacher, "k3")  # (B, T)
-    raw_ratio = torch.exp((student_logprobs - old).clamp(-20.0, 20.0))  # (B, T)
-    ratio = raw_ratio.clamp(max=ratio_clip)  # (B, T)
-    loss = agg_loss(ratio * kl, response_mask, agg_mode)
+    # off the mask every input is 0, so ℓ = 0, k3 = 0 and ρ = 1 there (padding cannot leak)
+    student = torch.where(response_mask.bool(), student_logprobs, 0.0)  # (B, T)
+    ell = student - teacher  # (B, T)
+    k3 = torch.exp((-ell).clamp(max=_K3_EXP_CLIP)) - 1.0 + ell  # (B, T)
+    log_ratio = student - old  # (B, T)
+    ratio = torch.exp(log_ratio.clamp(max=log_ratio_clip))  # (B, T)
+    loss = agg_loss(ratio * k3, response_mask, agg_mode)
     with torch.no_grad():
         metrics = {
-            "skill_sd/kl_mean": float(masked_mean(kl, response_mask)),
+            "skill_sd/kl_mean": float(masked_mean(k3, response_mask)),
             "skill_sd/ratio_mean": float(masked_mean(ratio, response_mask)),
             "skill_sd/clipfrac": float(
-                masked_mean((raw_ratio > ratio_clip).to(ratio.dtype), response_mask)
+                masked_mean((log_ratio > log_ratio_clip).to(ratio.dtype), response_mask)
             ),
             "skill_sd/loss": float(loss),
         }

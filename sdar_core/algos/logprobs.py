@@ -15,8 +15,11 @@ the memory saving.
 Precision: logits and logsumexp are float32 for float32/bfloat16/float16 inputs and float64 for
 float64 inputs; outputs use that dtype. For low-precision inputs the logits matmul runs in the input
 dtype (as the model's own head would) and the weight gradient is accumulated in float32.
-Labels equal to `ignore_index` give log-prob 0, entropy 0 and no gradient. The entropy is returned
-without gradient (it is a metric; the Function marks it non-differentiable).
+Labels equal to `ignore_index` give log-prob 0, entropy 0 and no gradient.
+
+Entropy (`return_entropy=True`): H = logsumexp(z) - Σ p z per row, with gradient (the entropy
+bonus of the RL loss trains through it): dH/dz = -p ⊙ (log p + H), added to the same chunk
+buffer in the backward pass, so the bonus costs one more (chunk_size, V) buffer, not (N, V).
 """
 
 import torch
@@ -95,21 +98,27 @@ class _ChunkedTokenLogprobs(torch.autograd.Function):
         zero = torch.zeros_like(lse)
         logprobs = torch.where(valid, target - lse, zero)  # (N,)
         entropy = torch.where(valid, entropy, zero) if with_entropy else entropy
-        ctx.save_for_backward(hidden, weight, safe_labels, valid, lse)
+        ctx.save_for_backward(hidden, weight, safe_labels, valid, lse, entropy)
         ctx.temperature, ctx.chunk_size = temperature, chunk_size
-        ctx.mark_non_differentiable(entropy)
+        if not with_entropy:
+            ctx.mark_non_differentiable(entropy)
         return logprobs, entropy
 
     @staticmethod
-    def backward(ctx, grad_logprobs, _grad_entropy):
-        hidden, weight, labels, valid, lse = ctx.saved_tensors
+    def backward(ctx, grad_logprobs, grad_entropy):
+        hidden, weight, labels, valid, lse, entropy = ctx.saved_tensors
         need_hidden, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if grad_logprobs is None or not (need_hidden or need_weight):
+        if not (need_hidden or need_weight):
             return (None,) * 7
         temperature, chunk_size = ctx.temperature, ctx.chunk_size
         compute = lse.dtype
+        if grad_logprobs is None:
+            grad_logprobs = torch.zeros_like(lse)
         # g / τ per row; 0 for ignored labels, so their rows contribute nothing.
         row_grad = torch.where(valid, grad_logprobs.to(compute), 0.0) / temperature  # (N,)
+        with_entropy = grad_entropy is not None and entropy.numel() > 0
+        if with_entropy:
+            ent_grad = torch.where(valid, grad_entropy.to(compute), 0.0) / temperature  # (N,)
         grad_hidden = torch.empty_like(hidden) if need_hidden else None
         grad_weight = (
             torch.zeros(weight.shape, dtype=compute, device=weight.device) if need_weight else None
@@ -118,7 +127,14 @@ class _ChunkedTokenLogprobs(torch.autograd.Function):
         for start in range(0, hidden.shape[0], chunk_size):
             rows = slice(start, min(start + chunk_size, hidden.shape[0]))
             dz = _chunk_logits(hidden[rows], weight, temperature, buffer)  # (C, V) z
-            dz.sub_(lse[rows, None]).exp_().mul_(-row_grad[rows, None])  # (C, V) -g p / τ
+            dz.sub_(lse[rows, None])  # (C, V) log p
+            if with_entropy:  # dH/dz = -p (log p + H), scaled by the entropy's g / τ
+                p = dz.exp()  # (C, V)
+                dz.add_(entropy[rows, None]).mul_(-ent_grad[rows, None])  # -gH (log p + H) / τ
+                dz.sub_(row_grad[rows, None]).mul_(p)  # -gH p (log p + H) / τ - g p / τ
+                del p
+            else:
+                dz.exp_().mul_(-row_grad[rows, None])  # (C, V) -g p / τ
             dz.scatter_add_(1, labels[rows, None], row_grad[rows, None])  # g (onehot - p) / τ
             if need_hidden:
                 _mm_into(grad_hidden[rows], dz.to(weight.dtype), weight)  # (C, H)

@@ -5,15 +5,20 @@
 and invalid-action penalty 0.01). Every loss, estimator and KL kind is named, and the names are
 checked against the registries when a preset is built.
 
-Choices that the paper or reference code leave open, made here:
-- `grpo_opsd` uses the `sdar` loss with beta=0.0 (gate ≡ 0.5) rather than `opsd` with half the
-  coefficient, because that is exactly how the authors run it (same metrics, same code path).
-- `opsd` sets pg_coef=0.0 and keeps distill_coef=0.01 (the reference sdar_coef); with Adam only the
-  ratio to the KL term matters.
-- `skill_sd` uses distill_coef=0.01 and ratio_clip=2.0; `rlsd` uses lam0=1.0 decaying to 0 over
-  100 updates and eps=0.2. These values are ours; the reference values are not known to us.
-- `needs_teacher` is derived (distill_loss != "none" or a token-advantage transform is set), so it
-  cannot disagree with the rest of the preset.
+Every training preset follows the authors' scripts (ZJU-REAL/SDAR, read 2026-12):
+- GRPO statistics pool every step sample of a group (`stats_over="step"`, their
+  `compute_mean_std_cross_steps=True`), on per-step rewards `episode_reward − penalty × [this
+  step's action was invalid]`;
+- an entropy bonus `entropy_coeff = 0.001` is subtracted from the actor loss (verl's default,
+  which every SDAR script keeps);
+- `opsd` is their gated loss (the `sdar` loss, β = 5) with the policy-gradient weight 0;
+- `grpo_opsd` is the `sdar` loss with β = 0 (gate ≡ 0.5), as they run it;
+- `skill_sd`: coefficient 0.001, k3 not clamped from above, only the log-ratio clamped at 10;
+- `rlsd`: λ0 = 0.5 decaying linearly to 0 over 100 training iterations (counted from 1), ε = 0.2,
+  the gap taken from the rollout-time log-probs.
+`needs_teacher` is derived (distill_loss != "none" or a token-advantage transform is set), so it
+cannot disagree with the rest of the preset. The `opsd` distill loss (ungated, weight 1 on every
+token) stays in the registry for experiments; no preset uses it.
 """
 
 import inspect
@@ -48,12 +53,13 @@ class Algorithm(BaseModel):
     pg_coef: float = 1.0
     advantage_estimator: str = "grpo"
     norm_by_std: bool = True
-    stats_over: Literal["episode", "step"] = "episode"
+    stats_over: Literal["episode", "step"] = "step"
     distill_loss: str = "none"
     distill_coef: float = 0.0
     distill_kwargs: dict[str, float] = {}
     token_advantage_transform: Literal["rlsd"] | None = None
     token_advantage_kwargs: dict[str, float] = {}
+    entropy_coeff: float = 0.001
     kl_coef: float = 0.01
     kl_kind: str = "low_var_kl"
     agg_mode: str = "token-mean"
@@ -127,7 +133,7 @@ def _check_numbers(algo: Algorithm) -> None:
         )
     if algo.lr <= 0:
         raise ValueError(f"lr must be > 0, got {algo.lr}: the reference uses 1e-6")
-    for field in ("pg_coef", "distill_coef", "kl_coef", "invalid_action_penalty"):
+    for field in ("pg_coef", "distill_coef", "kl_coef", "invalid_action_penalty", "entropy_coeff"):
         if getattr(algo, field) < 0:
             raise ValueError(f"{field} must be >= 0, got {getattr(algo, field)}")
     if algo.distill_loss != "none" and algo.distill_coef <= 0:
@@ -189,10 +195,11 @@ _preset("grpo", "GRPO only (RL from outcome rewards).")
 _preset("skill_grpo", "GRPO with retrieved skills in the student prompt.", student_sees_skills=True)
 _preset(
     "opsd",
-    "On-policy self-distillation only (policy-gradient weight 0).",
+    "On-policy self-distillation only: the gated SDAR loss (beta=5) with policy-gradient weight 0.",
     pg_coef=0.0,
-    distill_loss="opsd",
+    distill_loss="sdar",
     distill_coef=_SDAR_COEF,
+    distill_kwargs={"beta": 5.0},
 )
 _preset(
     "grpo_opsd",
@@ -204,16 +211,17 @@ _preset(
 )
 _preset(
     "skill_sd",
-    "GRPO plus k3 KL(student||teacher) times the clamped on-policy ratio.",
+    "GRPO plus k3 KL(student||teacher) times the on-policy ratio (log-ratio clamped at 10).",
     distill_loss="skill_sd",
-    distill_coef=_SDAR_COEF,
-    distill_kwargs={"ratio_clip": 2.0},
+    distill_coef=0.001,
+    distill_kwargs={"log_ratio_clip": 10.0},
 )
 _preset(
     "rlsd",
-    "GRPO with teacher-reshaped token advantages; lambda decays linearly to 0.",
+    "GRPO with teacher-reshaped token advantages; lambda decays linearly to 0 over 100 "
+    "training iterations.",
     token_advantage_transform="rlsd",
-    token_advantage_kwargs={"lam0": 1.0, "decay_steps": 100, "eps": 0.2},
+    token_advantage_kwargs={"lam0": 0.5, "decay_steps": 100, "eps": 0.2},
 )
 _preset(
     "sdar",

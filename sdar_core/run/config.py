@@ -117,7 +117,8 @@ class RunConfig(BaseModel):
     # the library defaults: the general skills + the task type's skill (~1,000 tiny-tokenizer
     # tokens for ALFWorld), as a cluster run gets them
     teacher: TeacherConfig = TeacherConfig(show_progress=False)
-    update: UpdateConfig = UpdateConfig(lr=1e-4)
+    # several optimizer steps per round (the authors take 256-sample mini-batches)
+    update: UpdateConfig = UpdateConfig(lr=1e-4, mini_batch_size=32)
     eval: EvalConfig = EvalConfig(max_steps=6, max_new_tokens=16, show_progress=False)
 
     @model_validator(mode="before")

@@ -1,6 +1,6 @@
 """Entry point of one update process under DeepSpeed's launcher (`update_stage`, num_gpus > 1).
 
-    deepspeed --num_gpus N --module sdar_core.run.launch_update MODEL TRAJ OUT CONFIG_JSON
+    deepspeed --num_gpus N --module sdar_core.run.launch_update MODEL TRAJ OUT CONFIG_JSON [REF]
 
 The launcher sets RANK / LOCAL_RANK / WORLD_SIZE for each process; `sdar_update` with the
 "deepspeed" backend does the rest, each rank running its share of the micro-batches
@@ -14,8 +14,11 @@ from sdar_core.train import UpdateConfig, sdar_update
 
 
 def main(argv: list[str]) -> None:
-    model_dir, trajectories_dir, out_dir, config_json = argv
-    sdar_update(model_dir, trajectories_dir, out_dir, UpdateConfig.model_validate_json(config_json))
+    model_dir, trajectories_dir, out_dir, config_json, *ref = argv
+    config = UpdateConfig.model_validate_json(config_json)
+    sdar_update(
+        model_dir, trajectories_dir, out_dir, config, ref_model_dir=ref[0] if ref else None
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 A stage function parses its config from JSON (the form in which configs cross the component
 boundary), applies what the algorithm preset decides (the algorithm name, skills in the student
-prompt, the RLSD step count), calls the library entry point, and logs the summary into the
+prompt, the run's length for the update's schedule), calls the library entry point, and logs the summary into the
 pipeline's MLflow run with step = round. It returns the flat metrics for the component's Metrics
 output. The components stay declarations; everything testable lives here.
 """
@@ -144,47 +144,44 @@ def teacher_stage(
         return tracker.log({k: v for k, v in summary.items() if k.startswith("teacher_")})
 
 
-def rl_steps_before(model_dir: str | Path) -> int:
-    """Optimizer steps of the RL updates that produced `model_dir` (0 for a base/SFT model).
-
-    Read from the checkpoint's metrics.json, so RLSD's lambda keeps decaying across rounds.
-    """
-    path = Path(model_dir) / "metrics.json"
-    if not path.is_file():
-        return 0
-    metrics = json.loads(path.read_text())
-    config = metrics.get("config") or {}
-    if "algorithm" not in config:  # a warm-start checkpoint: its steps are not RL steps
-        return 0
-    return int(config.get("start_step", 0)) + int(metrics.get("steps", 0))
-
-
 def update_stage(
     model_dir: str,
+    reference_dir: str,
     trajectories_dir: str,
     out_dir: str,
     config_json: str,
     *,
     algorithm: str,
     round: int,
+    total_rounds: int,
     num_gpus: int,
     tracking: Tracking,
 ) -> dict[str, float]:
-    """The RL update; with num_gpus > 1, DeepSpeed's launcher runs it on every GPU of the pod."""
+    """The RL update of round `round` of `total_rounds`, resuming the trainer state carried in
+    `model_dir` (the previous round's checkpoint), with the run's starting model
+    `reference_dir` as KL reference; with num_gpus > 1, DeepSpeed's launcher runs it on every
+    GPU of the pod."""
     from sdar_core.train import UpdateConfig, sdar_update
 
-    config = parse_config(
-        UpdateConfig, config_json, algorithm=algorithm, start_step=rl_steps_before(model_dir)
-    )
+    fields = {"algorithm": algorithm}
+    config = parse_config(UpdateConfig, config_json, **fields)
+    if config.total_iterations is None:
+        config = parse_config(UpdateConfig, config_json, **fields, total_iterations=total_rounds)
     with tracking.stage("update", round) as tracker:
         if num_gpus > 1:
-            metrics = launch_update(model_dir, trajectories_dir, out_dir, config, num_gpus)
+            metrics = launch_update(
+                model_dir, trajectories_dir, out_dir, config, num_gpus, ref_model_dir=reference_dir
+            )
         else:
-            metrics = sdar_update(model_dir, trajectories_dir, out_dir, config)
+            metrics = sdar_update(
+                model_dir, trajectories_dir, out_dir, config, ref_model_dir=reference_dir
+            )
         return tracker.log(metrics)
 
 
-def launch_update(model_dir, trajectories_dir, out_dir, config, num_gpus: int) -> dict[str, Any]:
+def launch_update(
+    model_dir, trajectories_dir, out_dir, config, num_gpus: int, *, ref_model_dir=None
+) -> dict[str, Any]:
     """Run `sdar_update` under `deepspeed --num_gpus N`; return the written metrics.json."""
     if config.backend != "deepspeed":
         raise ConfigError(
@@ -204,6 +201,8 @@ def launch_update(model_dir, trajectories_dir, out_dir, config, num_gpus: int) -
         str(out_dir),
         config.model_dump_json(),
     ]
+    if ref_model_dir is not None:
+        command.append(str(ref_model_dir))
     subprocess.run(command, check=True, env=os.environ.copy())
     return json.loads((Path(out_dir) / "metrics.json").read_text())
 

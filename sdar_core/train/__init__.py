@@ -12,10 +12,13 @@ from sdar_core.train.loop import train_loop
 from sdar_core.train.objective import rl_loss, sft_loss
 from sdar_core.train.policy import PolicyHead, load_policy, reference_mode, save_checkpoint
 from sdar_core.train.sft import expert_samples, warmstart_sft
-from sdar_core.train.update import build_rl_samples, episode_rewards, sdar_update
+from sdar_core.train.state import STATE_DIR, TrainerCounters, read_counters
+from sdar_core.train.update import build_rl_samples, sample_rewards, sdar_update
 
 __all__ = [
     "ENGINES",
+    "STATE_DIR",
+    "TrainerCounters",
     "LORA_TARGETS",
     "MicroBatch",
     "PolicyHead",
@@ -25,14 +28,15 @@ __all__ = [
     "UpdateConfig",
     "build_rl_samples",
     "collate",
-    "episode_rewards",
     "expert_samples",
     "load_policy",
     "make_engine",
     "micro_batches",
     "micro_weight",
+    "read_counters",
     "reference_mode",
     "rl_loss",
+    "sample_rewards",
     "save_checkpoint",
     "sdar_update",
     "sft_loss",

@@ -4,8 +4,15 @@ backend, LoRA). Every field maps one-to-one to a CLI flag / pipeline parameter; 
 set" (never -1 or "").
 
 Defaults: AdamW with weight decay 0.01 and gradient clipping at 1.0 (verl's actor defaults), a
-constant learning rate, one epoch over the batch as one optimizer step (`mini_batch_size=None`),
-micro-batches of at most 8192 padded tokens.
+constant learning rate, micro-batches of at most 8192 padded tokens. The warm start takes the whole
+batch as one optimizer step per epoch unless `mini_batch_size` is set; the RL update takes the
+authors' `ppo_mini_batch_size` of 256 samples per optimizer step (several steps per round) and
+resumes the optimizer and counters carried in its input checkpoint (`trainer_state="resume"`).
+
+Schedule positions: the warm start advances its schedule per optimizer step; the RL update per
+training iteration (one round's update), as the authors' verl trainer does, over
+`total_iterations` iterations (the pipeline sets it to the number of rounds). `warmup_ratio`
+gives the warm-up as a share of the schedule's length (Search-QA: 0.1).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 class TrainConfig(BaseModel):
     """Settings shared by every training stage (the common optimizer / batching code path)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     backend: Literal["torch", "deepspeed"] = Field(
         default="torch", description="torch (plain PyTorch) or deepspeed (ZeRO)"
@@ -43,7 +50,10 @@ class TrainConfig(BaseModel):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     weight_decay: float = 0.01
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(default=0, description="linear warm-up steps of the schedule")
+    warmup_steps: int = Field(default=0, description="linear warm-up positions of the schedule")
+    warmup_ratio: float | None = Field(
+        default=None, description="warm-up as a share of the schedule's length (overrides steps)"
+    )
     min_lr_ratio: float = Field(default=0.0, description="final lr / peak lr (linear, cosine)")
     max_grad_norm: float | None = Field(default=1.0, description="None: no clipping")
     max_nonfinite_steps: int = Field(
@@ -94,6 +104,10 @@ class TrainConfig(BaseModel):
             raise ConfigError(
                 f"max_grad_norm must be > 0, got {self.max_grad_norm}: use 1.0, or None"
             )
+        if self.warmup_ratio is not None and not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(
+                f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}: e.g. 0.1, or None"
+            )
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.weight_decay < 0 or not 0.0 <= self.lora_dropout < 1.0:
@@ -119,8 +133,18 @@ class UpdateConfig(TrainConfig):
     clip_ratio_low: float | None = Field(default=None, description="None: the loss's default")
     clip_ratio_high: float | None = Field(default=None, description="None: the loss's default")
     clip_ratio_c: float | None = Field(default=None, description="None: the loss's default")
-    start_step: int = Field(
-        default=0, description="optimizer steps taken before this update (drives RLSD's lambda)"
+    mini_batch_size: int | None = Field(
+        default=256, description="samples per optimizer step (the authors' ppo_mini_batch_size)"
+    )
+    trainer_state: Literal["resume", "fresh"] = Field(
+        default="resume",
+        description="resume: continue the optimizer, schedule and counters carried in the "
+        "input checkpoint; fresh: start them anew",
+    )
+    total_iterations: int | None = Field(
+        default=None,
+        description="RL updates in the whole run (the schedule's length); None: a constant "
+        "schedule without warm-up needs none",
     )
 
     @model_validator(mode="after")
@@ -135,8 +159,16 @@ class UpdateConfig(TrainConfig):
             )
         if self.temperature is not None and not self.temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}: or None")
-        if self.start_step < 0:
-            raise ConfigError(f"start_step must be >= 0, got {self.start_step}")
+        if self.total_iterations is not None and self.total_iterations < 1:
+            raise ConfigError(
+                f"total_iterations must be >= 1, got {self.total_iterations}: the number of rounds"
+            )
+        scheduled = self.lr_schedule != "constant" or self.warmup_ratio is not None
+        if scheduled and self.total_iterations is None:
+            raise ConfigError(
+                f"lr_schedule={self.lr_schedule!r} with warm-up/decay needs the run's length: set "
+                "total_iterations to the number of rounds (the pipeline sets it)"
+            )
         return self
 
 

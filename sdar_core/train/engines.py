@@ -2,9 +2,14 @@
 ("deepspeed"), chosen by name; plus the optimizer and learning-rate-schedule registries.
 
 An engine owns the module, optimizer and schedule: `forward(batch)`, `backward(loss)` (gradients
-accumulate), `step()` (clip, update, advance the schedule, clear gradients; returns the pre-clip
-gradient norm and whether the update was applied), `discard()` (clear gradients, no update) and
-`state_dict()` (full float weights, gathered under ZeRO-3).
+accumulate), `set_position(p)` (the learning rate of schedule position p: optimizer steps for the
+warm start, training iterations for the RL update, as the authors schedule it), `step()` (clip,
+update, clear gradients; returns the pre-clip gradient norm and whether the update was applied),
+`discard()` (clear gradients, no update), `state_dict()` (full float weights, gathered under
+ZeRO-3), `check_weights(step)` (every trained weight finite, else FloatingPointError naming the
+tensor) and `save_state(dir)` / `load_state(dir)` (the optimizer's state, so that training
+resumes across rounds; state.py). The schedule is a pure function of the position, so resuming
+needs only the carried counters, never a scheduler object.
 
 torch: a non-finite gradient norm skips the update (the caller counts skips). DeepSpeed: the
 optimizer is a client torch optimizer (DeepSpeed's own CPU Adam is compiled ahead of time, about
@@ -34,14 +39,17 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from sdar_core.algos import Registry
+from sdar_core.errors import ArtifactError
 from sdar_core.train.config import TrainConfig
 
 _SHM_OP = "deepspeed_shm_comm"
+DS_TAG = "trainer_state"
 
 __all__ = [
     "ENGINES",
@@ -58,6 +66,7 @@ __all__ = [
 class StepResult:
     grad_norm: float
     applied: bool
+    bad_tensor: str | None = None  # a skipped step: the first tensor with a non-finite gradient
 
 
 # ---- optimizers and schedules -------------------------------------------------------------------
@@ -108,23 +117,38 @@ def make_optimizer(params, config: TrainConfig, *, lr: float) -> torch.optim.Opt
     return OPTIMIZERS.get(config.optimizer)(params, lr=lr, weight_decay=config.weight_decay)
 
 
-def make_schedule(optimizer, config: TrainConfig, *, total_steps: int):
-    factor = SCHEDULES.get(config.lr_schedule)(
-        total=total_steps, warmup=config.warmup_steps, min_ratio=config.min_lr_ratio
+def make_schedule(config: TrainConfig, *, total: int) -> Schedule:
+    """The lr factor at each schedule position (0-based) of a schedule `total` positions long;
+    `warmup_ratio` (if set) gives the warm-up as a share of `total`."""
+    warmup = config.warmup_steps
+    if config.warmup_ratio is not None:
+        warmup = round(config.warmup_ratio * total)
+    return SCHEDULES.get(config.lr_schedule)(
+        total=total, warmup=warmup, min_ratio=config.min_lr_ratio
     )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 # ---- engines ------------------------------------------------------------------------------------
 class Engine:
-    """Plain PyTorch: the module, a torch optimizer, a LambdaLR schedule."""
+    """Plain PyTorch: the module, a torch optimizer, a schedule over positions."""
 
     def __init__(self, module: torch.nn.Module, config: TrainConfig, *, lr: float, total: int):
         self.module = module.train()
-        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in self.named]
         self.optimizer = make_optimizer(self.params, config, lr=lr)
-        self.schedule = make_schedule(self.optimizer, config, total_steps=total)
+        self._setup_schedule(config, lr=lr, total=total)
         self.max_grad_norm = config.max_grad_norm
+
+    def _setup_schedule(self, config: TrainConfig, *, lr: float, total: int) -> None:
+        self.base_lr = lr
+        self.schedule = make_schedule(config, total=total)
+        self.set_position(0)
+
+    def set_position(self, position: int) -> None:
+        """Set the learning rate of schedule position `position` on every parameter group."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.base_lr * self.schedule(position)
 
     def forward(self, batch) -> torch.Tensor:
         return self.module(batch)
@@ -136,12 +160,29 @@ class Engine:
         limit = self.max_grad_norm if self.max_grad_norm is not None else float("inf")
         norm = float(torch.nn.utils.clip_grad_norm_(self.params, limit))
         if not math.isfinite(norm):
+            bad = self.nonfinite_grad()
             self.discard()
-            return StepResult(norm, False)
+            return StepResult(norm, False, bad)
         self.optimizer.step()
-        self.schedule.step()
         self.discard()
         return StepResult(norm, True)
+
+    def nonfinite_grad(self) -> str | None:
+        """The name of the first trained tensor whose gradient is not finite (None: all are)."""
+        for name, p in self.named:
+            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
+                return name
+        return None
+
+    def check_weights(self, step: int) -> None:
+        """Raise FloatingPointError naming the first trained weight that is not finite."""
+        for name, p in self.named:
+            if p.numel() and not bool(torch.isfinite(p.detach()).all()):
+                raise FloatingPointError(
+                    f"optimizer step {step} left non-finite values in weight {name!r}: the "
+                    "update is refused (no checkpoint written); lower lr, keep max_grad_norm "
+                    "set, or check the trajectories for extreme log-probs"
+                )
 
     def discard(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -152,6 +193,16 @@ class Engine:
     def state_dict(self) -> dict[str, torch.Tensor] | None:
         """None: save the module's own parameters."""
         return None
+
+    def save_state(self, directory: Path) -> None:
+        from sdar_core.train.state import save_torch_optimizer
+
+        save_torch_optimizer(self.optimizer, [n for n, _ in self.named], directory)
+
+    def load_state(self, directory: Path) -> None:
+        from sdar_core.train.state import load_torch_optimizer
+
+        load_torch_optimizer(self.optimizer, [n for n, _ in self.named], directory)
 
 
 class DeepSpeedEngine(Engine):
@@ -164,19 +215,22 @@ class DeepSpeedEngine(Engine):
         if int(os.environ["WORLD_SIZE"]) == 1:  # one process never uses the shm comm op
             deepspeed.ops.__compatible_ops__[_SHM_OP] = False
 
-        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        self.params = [p for _, p in self.named]
         optimizer = make_optimizer(self.params, config, lr=lr)
-        schedule = make_schedule(optimizer, config, total_steps=total)
         ds_config = _ds_config(config)
         if config.zero_stage == 3:
             weight = module.causal_lm().get_output_embeddings().weight
             self._stage3 = True
         else:
             weight, self._stage3 = None, False
-        self.ds, self.optimizer, _, self.schedule = deepspeed.initialize(
-            model=module.train(), optimizer=optimizer, lr_scheduler=schedule, config=ds_config
+        # the schedule is ours (set_position writes each group's lr); DeepSpeed's ZeRO
+        # optimizers step the client optimizer's parameter groups, so the lr reaches them
+        self.ds, self.optimizer, _, _ = deepspeed.initialize(
+            model=module.train(), optimizer=optimizer, config=ds_config
         )
         self.module = self.ds.module
+        self._setup_schedule(config, lr=lr, total=total)
         if weight is not None:
             deepspeed.zero.register_external_parameter(self.module, weight)
         self.max_grad_norm = config.max_grad_norm
@@ -199,8 +253,34 @@ class DeepSpeedEngine(Engine):
             )
         return StepResult(norm, True)
 
+    def nonfinite_grad(self) -> str | None:
+        return None  # DeepSpeed holds the gradients in its own buffers; the loss is checked
+
+    def check_weights(self, step: int) -> None:
+        if not self._stage3:  # ZeRO-3 weights are partitioned: checked when gathered to save
+            super().check_weights(step)
+
     def discard(self) -> None:
         self.ds.zero_grad()
+
+    def save_state(self, directory: Path) -> None:
+        """DeepSpeed's own checkpoint (module, ZeRO optimizer shards), every rank taking part."""
+        self.ds.save_checkpoint(str(directory), tag=DS_TAG, save_latest=False)
+
+    def load_state(self, directory: Path) -> None:
+        path, _ = self.ds.load_checkpoint(
+            str(directory),
+            tag=DS_TAG,
+            load_optimizer_states=True,
+            load_lr_scheduler_states=False,
+            load_module_strict=True,
+        )
+        if path is None:
+            raise ArtifactError(
+                f"{directory} holds no DeepSpeed checkpoint tagged {DS_TAG!r}: the trainer state "
+                "was written by another backend; set trainer_state='fresh' to start a new "
+                "optimizer, or train with the backend that wrote it"
+            )
 
     def lr(self) -> float:
         return float(self.ds.get_lr()[0])

@@ -5,9 +5,17 @@ each mini-batch is packed into micro-batches by a token budget; each micro-batch
 by its share of the mini-batch (`batch.micro_weight`) before backward, so the accumulated gradient
 is the gradient of the mini-batch loss whatever the packing.
 
+Schedule: before each optimizer step the engine's learning rate is set for `position(step)`
+(default: the step itself; the RL update passes its training iteration, so the whole round uses
+one learning rate, as the authors' trainer does). `shuffle_offset` shifts the shuffling seed so
+that the rounds of one run shuffle differently.
+
 Non-finite guard: a micro-batch whose loss is not finite, or a step whose gradient norm is not
-finite, skips the optimizer step (gradients discarded) and is logged; `max_nonfinite_steps`
-skips in a row raise `FloatingPointError` naming the usual fixes.
+finite, skips the optimizer step (gradients discarded) and is logged with the first tensor whose
+gradient is not finite; `max_nonfinite_steps` skips in a row raise `FloatingPointError`. After
+every applied step every trained weight is checked (`engine.check_weights`): a non-finite weight
+fails at once, naming the step and the tensor. A loop in which no step was applied fails too, so
+an update can never write its input weights back as if it had trained.
 
 Under a launcher each rank runs its share of the micro-batches (parallel.py): the gradient is the
 single-process one, metrics are summed over ranks.
@@ -52,6 +60,8 @@ def train_loop(
     loss_fn: LossFn,
     agg_mode: str,
     pad_id: int,
+    position: Callable[[int], int] | None = None,
+    shuffle_offset: int = 0,
 ) -> dict[str, float | list]:
     """Train on `samples`; returns summary metrics and the per-step history."""
     history: list[dict[str, float]] = []
@@ -63,22 +73,31 @@ def train_loop(
             size=config.mini_batch_size,
             shuffle=config.shuffle,
             seed=config.seed,
-            epoch=epoch,
+            epoch=shuffle_offset * config.epochs + epoch,
         )
         for mini in minis:
-            metrics = _step(engine, mini, config, loss_fn, agg_mode, pad_id, len(history))
+            step = len(history)
+            engine.set_position(step if position is None else position(step))
+            metrics = _step(engine, mini, config, loss_fn, agg_mode, pad_id, step)
             history.append(metrics)
             if metrics["skipped"]:
                 skipped, bad_in_row = skipped + 1, bad_in_row + 1
-                log.warning("skipped step %d: non-finite %s", len(history), metrics["reason"])
+                log.warning("skipped step %d: non-finite %s", step, metrics["reason"])
                 if bad_in_row >= config.max_nonfinite_steps:
                     raise FloatingPointError(
-                        f"{bad_in_row} optimizer steps in a row had a non-finite loss or gradient "
-                        "norm: lower lr, set max_grad_norm, or check the trajectories for "
-                        "inf/NaN log-probs"
+                        f"{bad_in_row} optimizer steps in a row had a non-finite "
+                        f"{metrics['reason']} (last: step {step}): lower lr, set max_grad_norm, "
+                        "or check the trajectories for inf/NaN log-probs"
                     )
             else:
                 bad_in_row = 0
+                engine.check_weights(step)
+    if skipped == len(history):
+        raise FloatingPointError(
+            f"no optimizer step of this update succeeded ({skipped} skipped, last for a "
+            f"non-finite {history[-1]['reason']}): no checkpoint is written; check the "
+            "trajectories for inf/NaN log-probs, lower lr, or set max_grad_norm"
+        )
     return _summary(history, skipped, time.perf_counter() - started)
 
 
@@ -92,8 +111,8 @@ def _step(engine, mini, config, loss_fn, agg_mode, pad_id, step) -> dict:
         # a rank short of micro-batches runs a zero-weight pass (parallel.py)
         weight = 0.0 if micro is None else micro_weight(agg_mode, micro, mini)
         batch = collate(micro or micros[0], pad_id=pad_id, device=device)
-        logprobs = engine.forward(batch)  # (B, T)
-        loss, metrics = loss_fn(logprobs, batch, step)
+        outputs = engine.forward(batch)  # (B, T) log-probs, or (log-probs, entropy)
+        loss, metrics = loss_fn(outputs, batch, step)
         if not all_finite(loss, size=size):
             engine.discard()
             return {"skipped": 1.0, "reason": "loss"}
@@ -104,7 +123,8 @@ def _step(engine, mini, config, loss_fn, agg_mode, pad_id, step) -> dict:
     lr = engine.lr()
     result = engine.step()
     if not result.applied:
-        return {"skipped": 1.0, "reason": "grad_norm"}
+        where = f" (first in {result.bad_tensor!r})" if result.bad_tensor else ""
+        return {"skipped": 1.0, "reason": f"gradient{where}"}
     seconds = time.perf_counter() - started
     totals = sum_over_ranks(dict(totals) | {"tokens": float(tokens)}, size=size)
     return totals | {

@@ -33,6 +33,7 @@ __all__ = [
     "shard",
     "start_process_group",
     "sum_over_ranks",
+    "barrier",
 ]
 
 T = TypeVar("T")
@@ -65,6 +66,12 @@ def start_process_group(backend: str, device: str) -> None:
     import deepspeed
 
     deepspeed.init_distributed()
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in one process)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 def shard(items: Sequence[T], *, rank: int, size: int) -> list[T | None]:

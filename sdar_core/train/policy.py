@@ -47,18 +47,26 @@ _ARCH_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers")
 class PolicyHead(torch.nn.Module):
     """Causal LM → per-token log-probs of a micro-batch's response tokens (module docstring)."""
 
-    def __init__(self, model: torch.nn.Module, *, temperature: float, chunk_size: int | None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        temperature: float,
+        chunk_size: int | None,
+        with_entropy: bool = False,
+    ):
         super().__init__()
         self.model = model
         self.temperature = temperature
         self.chunk_size = chunk_size
+        self.with_entropy = with_entropy  # forward returns (logprobs, entropy), both (B, T)
 
     def causal_lm(self) -> torch.nn.Module:
         """The transformers model inside (peft's wrapper removed; LoRA layers stay active)."""
         inner = self.model
         return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
-    def forward(self, batch: MicroBatch) -> torch.Tensor:
+    def forward(self, batch: MicroBatch) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         lm = self.causal_lm()
         hidden = lm.model(
             input_ids=batch.input_ids, attention_mask=batch.attention_mask
@@ -73,7 +81,8 @@ class PolicyHead(torch.nn.Module):
             temperature=self.temperature,
             chunk_size=self.chunk_size,
             ignore_index=IGNORE,
-        )  # (B, T)
+            return_entropy=self.with_entropy,
+        )  # (B, T), or ((B, T), (B, T)) with the entropy
 
 
 @contextlib.contextmanager
@@ -159,9 +168,12 @@ def save_checkpoint(
     source_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     metrics: dict[str, Any],
+    *,
+    extra_dirs: dict[str, Path] | None = None,
 ) -> Path:
     """Write weights (safetensors; only the adapter for LoRA), tokenizer and metrics.json to a
-    temporary sibling of `out_dir`, then rename it into place."""
+    temporary sibling of `out_dir`, move each of `extra_dirs` (name -> a finished folder, e.g.
+    the trainer state) into it, then rename it into place."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtifactError(f"{out} already exists and is not empty: choose a new out_dir")
@@ -175,6 +187,8 @@ def save_checkpoint(
             if item.name.startswith(("tokenizer", "chat_template", "special_tokens", "vocab")):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        for name, folder in (extra_dirs or {}).items():
+            shutil.move(str(folder), str(tmp / name))
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)

@@ -2,28 +2,42 @@
 on (scored) trajectories with the chosen Algorithm preset and writes the new checkpoint.
 
 1. Reads the trajectories (teacher log-probs required when the preset needs them) and refuses an
-   empty batch, a batch without trained tokens, token ids outside the model's vocabulary and a
-   reference checkpoint of another architecture, each with the fix.
-2. Advantages: the preset's estimator over episodes (episode id = group id + member) grouped by
-   `group_id`, with `stats_over` and `norm_by_std` from the preset, on the reward
+   empty batch, a batch without trained tokens, a non-finite old or teacher log-prob on a trained
+   token, token ids outside the model's vocabulary and a reference checkpoint of another
+   architecture, each with the fix.
+2. Rewards and advantages as the authors assign them (their `apply_invalid_action_penalty` and
+   `compute_grpo_outcome_advantage`): each sample's score is
        r = episode_reward − invalid_action_penalty × n_invalid_actions
-   (the reference subtracts the penalty from each invalid step's reward; summed over the episode
-   it is the same number). Each sample's advantage is broadcast to its trained tokens.
-3. Log-probs before training, in one no-grad pass over the batch: the reference log-probs for the
-   KL term (when kl_coef > 0) from the frozen starting model — the policy itself before its first
-   step, or `ref_model_dir` (loaded, used, freed), or with LoRA the same weights with the adapter
-   disabled; and, with `recompute_old_logprobs`, the old log-probs. Since the reference does not
-   change during the update, computing it once up front is the same as per step, and no second
-   copy of the model stays in memory.
-4. The shared loop (loop.py) with `objective.rl_loss`; the new checkpoint (safetensors, tokenizer,
-   metrics.json; only the adapter with LoRA) is written atomically.
+   where a per-step sample counts only its own step's invalid action (0 or 1) and a
+   whole-trajectory sample the episode's; so the step samples of an episode that mixes valid and
+   invalid steps carry different scores. With the presets' `stats_over="step"` the group
+   statistics pool every step sample of the group; with `stats_over="episode"` each episode is
+   one unit whose reward is `episode_reward − penalty × (the episode's invalid actions)` and every
+   step sample gets its episode's advantage. Each sample's advantage is broadcast to its tokens.
+3. Trainer state (state.py): the optimizer's moments and the counters carried in `model_dir`
+   (written by the previous round's update) are restored, so AdamW, the schedule and RLSD's λ run
+   on across rounds as in one long training job; the run's first update (a base or warm-start
+   model) starts them. This update is training iteration `carried + 1`; its learning rate is the
+   schedule's at that iteration, and it takes ceil(n_samples / mini_batch_size) × epochs
+   optimizer steps.
+4. Log-probs before training, in one no-grad pass over the batch: the reference log-probs for the
+   KL term (when kl_coef > 0) from the run's starting model `ref_model_dir` (the pipeline wires
+   the starting checkpoint into every round; with LoRA the same weights with the adapter
+   disabled); and, with `recompute_old_logprobs`, the old log-probs. From the second iteration
+   on, a full fine-tune without `ref_model_dir` is refused: the reference would otherwise drift
+   with the policy.
+5. The shared loop (loop.py) with `objective.rl_loss`; the new checkpoint (safetensors, tokenizer,
+   metrics.json and `trainer_state/`; only the adapter with LoRA) is written atomically.
 
 Log-probs use the rollout's temperature (metadata) unless `config.temperature` is set.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +49,23 @@ from sdar_core.rollout.schema import read_metadata, read_trajectories
 from sdar_core.train.batch import Sample, collate, micro_batches
 from sdar_core.train.config import UpdateConfig
 from sdar_core.train.engines import is_main_process, make_engine
-from sdar_core.train.loop import count_steps, train_loop
+from sdar_core.train.loop import train_loop
 from sdar_core.train.objective import RLSettings, rl_loss
-from sdar_core.train.parallel import gather_rows, rank_and_size, start_process_group
+from sdar_core.train.parallel import barrier, gather_rows, rank_and_size, start_process_group
 from sdar_core.train.policy import (
     PolicyHead,
     check_same_architecture,
     load_policy,
+    model_config_dir,
     model_config_of,
     reference_mode,
     save_checkpoint,
 )
+from sdar_core.train.state import STATE_DIR, TrainerCounters, read_counters, write_counters
 
-__all__ = ["add_start_logprobs", "build_rl_samples", "episode_rewards", "sdar_update"]
+__all__ = ["add_start_logprobs", "build_rl_samples", "sample_rewards", "sdar_update"]
+
+_ENGINE_STATE = {"torch": "torch", "deepspeed": "deepspeed"}  # subfolder of trainer_state/
 
 
 def sdar_update(
@@ -62,43 +80,104 @@ def sdar_update(
     meta = read_metadata(trajectories_dir)
     rows = _read_rows(trajectories_dir, config.algorithm)
     algo = get_algorithm(config.algorithm).for_env(rows["env_name"][0])
-    _check_inputs(model_dir, rows, config, ref_model_dir)
+    carried = read_counters(model_dir) if config.trainer_state == "resume" else None
+    _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
+    iteration = (carried.iteration if carried else 0) + 1
     temperature = _temperature(config, meta)
     samples, adv_metrics = build_rl_samples(rows, algo)
     start_process_group(config.backend, config.device)
     head = PolicyHead(
-        load_policy(model_dir, config), temperature=temperature, chunk_size=config.chunk_size
+        load_policy(model_dir, config),
+        temperature=temperature,
+        chunk_size=config.chunk_size,
+        with_entropy=algo.entropy_coeff > 0,
     )
     pad_id = _pad_id(model_dir)
-    add_start_logprobs(head, samples, algo, config, ref_model_dir, pad_id)
-    total = count_steps(len(samples), config)
-    engine = make_engine(head, config, lr=config.lr or algo.lr, total_steps=total)
+    add_start_logprobs(head, samples, algo, config, ref_model_dir, pad_id, model_dir=model_dir)
+    total = config.total_iterations or iteration
+    engine = make_engine(head, config, lr=config.lr or algo.lr, total_steps=max(total, iteration))
+    timings = {}
+    if carried is not None:
+        started = time.perf_counter()
+        engine.load_state(Path(model_dir) / STATE_DIR / _ENGINE_STATE[config.backend])
+        timings["state_load_seconds"] = time.perf_counter() - started
     clip = {
         name: getattr(config, name)
         for name in ("clip_ratio_low", "clip_ratio_high", "clip_ratio_c")
         if getattr(config, name) is not None
     }
+    settings = RLSettings(clip=clip, iteration=iteration)
 
-    def loss_fn(logprobs, batch, step):
-        return rl_loss(logprobs, batch, algo, RLSettings(clip=clip, step=config.start_step + step))
+    def loss_fn(outputs, batch, step):
+        return rl_loss(outputs, batch, algo, settings)
 
     summary = train_loop(
-        engine, samples, config, loss_fn=loss_fn, agg_mode=algo.agg_mode, pad_id=pad_id
+        engine,
+        samples,
+        config,
+        loss_fn=loss_fn,
+        agg_mode=algo.agg_mode,
+        pad_id=pad_id,
+        position=lambda step: iteration - 1,
+        shuffle_offset=iteration,
+    )
+    applied = int(summary["steps"] - summary["skipped_steps"])
+    counters = TrainerCounters(
+        iteration=iteration,
+        optimizer_step=(carried.optimizer_step if carried else 0) + applied,
+        backend=config.backend,
+        optimizer=config.optimizer,
+        lora=config.lora,
+        extra={"algorithm": algo.name},
     )
     metrics = (
         summary
         | adv_metrics
+        | timings
         | {
             "n_samples": float(len(samples)),
+            "iteration": float(iteration),
+            "optimizer_step": float(counters.optimizer_step),
             "algorithm": algo.name,
             "temperature": temperature,
             "config": config.model_dump(mode="json"),
         }
     )
     state = engine.state_dict()  # every rank takes part in the ZeRO-3 gather
+    _check_finite_state(state)
+    staging = _save_trainer_state(engine, out_dir, counters, config, metrics)
     if is_main_process():
-        save_checkpoint(engine.module.model, state, model_dir, out_dir, metrics)
+        save_checkpoint(
+            engine.module.model, state, model_dir, out_dir, metrics, extra_dirs={STATE_DIR: staging}
+        )
     return metrics
+
+
+def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics) -> Path:
+    """Write the trainer state to a staging folder beside out_dir (every rank takes part with
+    DeepSpeed); save_checkpoint then moves it into the checkpoint before the final rename."""
+    out = Path(out_dir)
+    staging = out.parent / f".{out.name}.{STATE_DIR}"
+    if is_main_process():
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / _ENGINE_STATE[config.backend]).mkdir(parents=True)
+    barrier()
+    started = time.perf_counter()
+    engine.save_state(staging / _ENGINE_STATE[config.backend])
+    barrier()
+    if is_main_process():
+        write_counters(staging, counters)
+    metrics["state_save_seconds"] = time.perf_counter() - started
+    return staging
+
+
+def _check_finite_state(state: dict[str, torch.Tensor] | None) -> None:
+    for name, tensor in (state or {}).items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise FloatingPointError(
+                f"weight {name!r} is not finite after the update: no checkpoint is written; "
+                "lower lr or keep max_grad_norm set"
+            )
 
 
 def _read_rows(trajectories_dir, algorithm: str):
@@ -126,7 +205,7 @@ def _read_rows(trajectories_dir, algorithm: str):
     return rows
 
 
-def _check_inputs(model_dir, rows, config: UpdateConfig, ref_model_dir) -> None:
+def _check_inputs(model_dir, rows, config: UpdateConfig, ref_model_dir, carried, algo) -> None:
     vocab = int(model_config_of(model_dir)["vocab_size"])
     top = max(max(max(r, default=0) for r in rows[c]) for c in ("prompt_ids", "response_ids"))
     if top >= vocab:
@@ -135,13 +214,37 @@ def _check_inputs(model_dir, rows, config: UpdateConfig, ref_model_dir) -> None:
             f"{vocab}: they were made with another tokenizer; update the checkpoint that "
             "generated them"
         )
+    for column in ("old_logprobs", "teacher_logprobs"):
+        if column in rows.column_names:
+            _check_finite_column(rows, column)
+    if carried is not None:
+        for field in ("backend", "optimizer", "lora"):
+            if getattr(carried, field) != getattr(config, field):
+                raise ConfigError(
+                    f"{model_dir} carries a trainer state written with {field}="
+                    f"{getattr(carried, field)!r} but this update has {field}="
+                    f"{getattr(config, field)!r}: use the same {field} for every round, or set "
+                    "trainer_state='fresh' to start a new optimizer"
+                )
     if ref_model_dir is not None:
-        if config.lora:
-            raise ConfigError(
-                "ref_model_dir is ignored with LoRA (the reference is the base with the adapter "
-                "disabled): drop ref_model_dir, or set lora=False"
-            )
-        check_same_architecture(model_dir, ref_model_dir, what="reference model")
+        check_same_architecture(model_config_dir(Path(model_dir)), ref_model_dir, what="reference")
+    elif carried is not None and algo.kl_coef > 0 and not config.lora:
+        raise ConfigError(
+            f"{model_dir} is iteration {carried.iteration} of a run, and the KL reference must "
+            "be the run's starting model, not this round's: pass ref_model_dir (the pipeline "
+            "wires the starting checkpoint into every update)"
+        )
+
+
+def _check_finite_column(rows, column: str) -> None:
+    for i, (values, mask) in enumerate(zip(rows[column], rows["response_mask"], strict=True)):
+        for t, (value, m) in enumerate(zip(values, mask, strict=True)):
+            if m and not math.isfinite(value):
+                raise ArtifactError(
+                    f"sample {i} (group {rows['group_id'][i]}, member {rows['member'][i]}) has "
+                    f"{column}={value} at response token {t}: the pass that wrote it overflowed; "
+                    "regenerate the trajectories (or re-score them with score_teacher)"
+                )
 
 
 def _temperature(config: UpdateConfig, meta: dict) -> float:
@@ -163,17 +266,32 @@ def _pad_id(model_dir) -> int:
     return int(load_tokenizer(model_config_dir(Path(model_dir))).pad_token_id)
 
 
-def episode_rewards(rows, *, invalid_action_penalty: float) -> torch.Tensor:
-    """(N,) r = episode_reward − penalty × n_invalid_actions, per sample."""
+def sample_rewards(rows, *, invalid_action_penalty: float) -> torch.Tensor:
+    """(N,) the authors' score of each sample: episode_reward − penalty × n_invalid_actions, with
+    a per-step sample's own step counted (0 or 1) and a whole-trajectory sample's episode."""
     reward = torch.tensor(rows["episode_reward"], dtype=torch.float64)
     invalid = torch.tensor(rows["n_invalid_actions"], dtype=torch.float64)
     return reward - invalid_action_penalty * invalid
 
 
+def episode_level_rewards(rows, episodes: list[str], *, invalid_action_penalty: float):
+    """(N,) each sample's episode reward minus the penalty of all the episode's invalid
+    actions (what `stats_over="episode"` uses: one reward per episode)."""
+    invalid: dict[str, float] = {}
+    for ep, n in zip(episodes, rows["n_invalid_actions"], strict=True):
+        invalid[ep] = invalid.get(ep, 0.0) + float(n)
+    total = torch.tensor([invalid[ep] for ep in episodes], dtype=torch.float64)
+    return torch.tensor(rows["episode_reward"], dtype=torch.float64) - invalid_action_penalty * total
+
+
 def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, float]]:
     """Samples with response_mask, old/teacher log-probs and token advantages."""
-    rewards = episode_rewards(rows, invalid_action_penalty=algo.invalid_action_penalty)
     episodes = [f"{g}/{m}" for g, m in zip(rows["group_id"], rows["member"], strict=True)]
+    penalty = algo.invalid_action_penalty
+    if algo.stats_over == "episode":
+        rewards = episode_level_rewards(rows, episodes, invalid_action_penalty=penalty)
+    else:
+        rewards = sample_rewards(rows, invalid_action_penalty=penalty)
     advantages, metrics = get_advantage_estimator(algo.advantage_estimator)(
         rewards,
         rows["group_id"],
@@ -193,6 +311,9 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
             columns["teacher_logprobs"] = list(rows["teacher_logprobs"][i])
         samples.append(Sample(list(rows["prompt_ids"][i]), list(rows["response_ids"][i]), columns))
     metrics["reward/mean"] = float(rewards.mean())
+    metrics["reward/episode_mean"] = float(
+        episode_level_rewards(rows, episodes, invalid_action_penalty=penalty).mean()
+    )
     return samples, metrics
 
 
@@ -206,20 +327,29 @@ def _logprobs_of(head: PolicyHead, samples: list[Sample], config, pad_id: int) -
     micros = micro_batches(samples, max_tokens=config.micro_batch_tokens)
     for micro in micros[rank::size]:
         batch = collate(micro, pad_id=pad_id, device=config.device_for_rank())
-        logprobs = head(batch).float().cpu()  # (B, T)
+        logprobs = head(batch).float().cpu()  # (B, T); the head returns no entropy here
         for b, s in enumerate(micro):
             out[index[id(s)]] = logprobs[b, : len(s.response_ids)].tolist()
     return gather_rows(out, [len(s.response_ids) for s in samples], size=size)
 
 
-def add_start_logprobs(head, samples, algo: Algorithm, config: UpdateConfig, ref_dir, pad_id):
-    """ref_logprobs (KL) and recomputed old_logprobs, from the models at the start (module doc)."""
+def add_start_logprobs(
+    head, samples, algo: Algorithm, config: UpdateConfig, ref_dir, pad_id, *, model_dir=None
+):
+    """ref_logprobs (KL, from the run's starting model) and recomputed old_logprobs, before the
+    first step (module doc)."""
     was_training = head.training
+    with_entropy, head.with_entropy = head.with_entropy, False
     head.eval()
     if config.recompute_old_logprobs:
         _set(samples, "old_logprobs", _logprobs_of(head, samples, config, pad_id))
     if algo.kl_coef > 0:
-        if ref_dir is not None:
+        if ref_dir is None or config.lora or _same_dir(ref_dir, model_dir):
+            # the policy before its first step is the reference: the starting model itself in
+            # a run's first update; with LoRA the base with the adapter disabled
+            with reference_mode(head):
+                ref = _logprobs_of(head, samples, config, pad_id)
+        else:
             from sdar_core.models import load_model
 
             ref_model = load_model(ref_dir, dtype=config.dtype, device=config.device_for_rank())
@@ -228,11 +358,13 @@ def add_start_logprobs(head, samples, algo: Algorithm, config: UpdateConfig, ref
             )
             ref = _logprobs_of(ref_head, samples, config, pad_id)
             del ref_head, ref_model
-        else:
-            with reference_mode(head):
-                ref = _logprobs_of(head, samples, config, pad_id)
         _set(samples, "ref_logprobs", ref)
     head.train(was_training)
+    head.with_entropy = with_entropy
+
+
+def _same_dir(a, b) -> bool:
+    return b is not None and Path(a).resolve() == Path(b).resolve()
 
 
 def _set(samples: list[Sample], name: str, values: list[list[float]]) -> None:

@@ -50,7 +50,13 @@ class WebshopConfig(BaseModel):
     max_steps: int = Field(default=15, ge=1, description="steps before an episode is truncated")
     history_length: int = Field(default=2, ge=0, description="past steps shown in the prompt")
     reward_scale: float = Field(
-        default=10.0, description="the reward on the buying step is reward_scale × score in [0, 1]"
+        default=10.0, description="the training reward of a buying step is reward_scale × ..."
+    )
+    training_reward: Literal["success", "score"] = Field(
+        default="success",
+        description="success: reward_scale when the score is exactly 1, else 0 (the authors' "
+        "training reward); score: reward_scale × the score in [0, 1]. The score itself is "
+        "always reported (info['webshop_reward'])",
     )
     require_think: bool = Field(
         default=True, description="a step without <think>…</think> is flagged invalid"

@@ -3,9 +3,11 @@
 `make("webshop")` plays the shipped catalog; `make("webshop", data_dir=PATH)` reads the original
 WebShop files (see data.py). Each episode is one goal: the search page shows its instruction,
 model text is projected onto `search[…]` / `click[…]` (projection.py) and applied to the session
-(pages.py). Only `click[buy now]` ends an episode early: its reward is `reward_scale` × the
-WebShop score in [0, 1] (reward.py); every other step gives 0. Success (`info["won"]`) is a
-score of 1.0.
+(pages.py). Only `click[buy now]` ends an episode early. Its training reward is, by default,
+`reward_scale` when the WebShop score (reward.py) is exactly 1 and 0 otherwise, as the authors
+train (`training_reward="success"`); `training_reward="score"` gives `reward_scale` × the score
+in [0, 1]. Every other step gives 0. Success (`info["won"]`) is a score of 1.0, and the score
+itself is always reported (`webshop_reward`).
 
 Info per step, besides the base keys: `available_actions`, `page`, `action`, `invalid_reason`,
 `goal` (instruction, attributes, options and price limit: what a scripted buyer reads; not
@@ -76,6 +78,7 @@ class WebshopEnv(BatchEnv):
         self._goals = {f"webshop_{i:05d}": self.catalog.goals[i] for i in indices}
         self._task_ids = tuple(sorted(self._goals))
         self._nouns = noun_extractor(config.noun_extractor)
+        self._success_reward = config.training_reward == "success"
         self._sessions: dict[int, tuple[str, ShopSession]] = {}
 
     @property
@@ -143,7 +146,7 @@ class WebshopEnv(BatchEnv):
         return StepOutcome(
             observation=session.observation(),
             action=projection.action,
-            reward=self.config.reward_scale * score,
+            reward=self.config.reward_scale * (float(won) if self._success_reward else score),
             won=won,
             invalid_action=projection.invalid,
             extra=extra,

@@ -1,0 +1,158 @@
+"""The trainer state an RL update writes beside its weights, so that the next round resumes.
+
+A checkpoint written by `sdar_update` holds, besides the weights, `trainer_state/`:
+
+    trainer_state.json   counters and what wrote them: format, backend, optimizer, lora,
+                         optimizer_step (optimizer steps taken so far in the run), iteration
+                         (RL updates finished so far; the next one is iteration + 1), the names of
+                         the trained tensors, and the optimizer's hyper-parameter groups
+    optimizer.safetensors  (torch backend) every optimizer state tensor, keyed
+                         "<parameter name>/<state name>" (AdamW: step, exp_avg, exp_avg_sq),
+                         plus "rng/torch_cpu" (and "rng/cuda<i>") generator states
+    deepspeed/           (deepspeed backend) DeepSpeed's own `save_checkpoint` folder: module
+                         and ZeRO optimizer shards, one file per rank; loaded with its
+                         `load_checkpoint`
+
+The torch format loads without pickle (safetensors + JSON). DeepSpeed's folder is DeepSpeed's
+format (torch.save files, read back by DeepSpeed itself). The schedule has no state of its own:
+it is a pure function of the iteration counter (engines.py). What the state costs: AdamW keeps
+two float32 tensors per trained weight, so a full fine-tune checkpoint grows by 2 × 4 bytes per
+trained parameter (DeepSpeed's folder also keeps its own copy of the module and, with ZeRO, the
+float32 master weights).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from sdar_core.errors import ArtifactError
+
+__all__ = [
+    "STATE_DIR",
+    "TrainerCounters",
+    "load_torch_optimizer",
+    "read_counters",
+    "save_torch_optimizer",
+    "write_counters",
+]
+
+STATE_DIR = "trainer_state"
+COUNTERS_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TrainerCounters:
+    """Where the run stands: RL updates finished and optimizer steps taken, and by what."""
+
+    iteration: int = 0
+    optimizer_step: int = 0
+    backend: str | None = None
+    optimizer: str | None = None
+    lora: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def read_counters(model_dir: str | Path) -> TrainerCounters | None:
+    """The counters carried by a checkpoint, or None when it has no trainer state (a base or
+    warm-start model: the run's first update)."""
+    path = Path(model_dir) / STATE_DIR / COUNTERS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise ArtifactError(
+                f"{path} has trainer-state format {data.get('format')!r}, this version reads "
+                f"{FORMAT}: resume with the version that wrote it, or set trainer_state='fresh'"
+            )
+        return TrainerCounters(
+            iteration=int(data["iteration"]),
+            optimizer_step=int(data["optimizer_step"]),
+            backend=data["backend"],
+            optimizer=data["optimizer"],
+            lora=bool(data["lora"]),
+            extra={k: v for k, v in data.items() if k not in _COUNTER_KEYS},
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ArtifactError(
+            f"{path} is not a valid trainer state ({type(err).__name__}: {err}): it was cut "
+            "short or edited; re-run the update that wrote it, or set trainer_state='fresh'"
+        ) from None
+
+
+_COUNTER_KEYS = {"format", "iteration", "optimizer_step", "backend", "optimizer", "lora"}
+
+
+def write_counters(directory: Path, counters: TrainerCounters) -> None:
+    data = {"format": FORMAT} | asdict(counters)
+    extra = data.pop("extra")
+    (directory / COUNTERS_FILE).write_text(json.dumps(data | extra, indent=2) + "\n")
+
+
+def save_torch_optimizer(
+    optimizer: torch.optim.Optimizer, names: list[str], directory: Path
+) -> None:
+    """The optimizer's state tensors (by parameter name) and RNG states as safetensors; its
+    hyper-parameter groups as JSON (`groups.json`)."""
+    from safetensors.torch import save_file
+
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            value = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"{names[index]}/{key}"] = value.detach().cpu().contiguous()
+    tensors["rng/torch_cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda{i}"] = rng
+    save_file(tensors, str(directory / OPTIMIZER_FILE))
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+        for g in state["param_groups"]
+    ]
+    (directory / "groups.json").write_text(json.dumps({"names": names, "groups": groups}) + "\n")
+
+
+def load_torch_optimizer(
+    optimizer: torch.optim.Optimizer, names: list[str], directory: Path
+) -> None:
+    """Restore what `save_torch_optimizer` wrote into `optimizer` (same trained tensors)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = directory / OPTIMIZER_FILE
+    try:
+        tensors = load_file(str(path))
+        saved = json.loads((directory / "groups.json").read_text())
+    except (OSError, SafetensorError, ValueError) as err:
+        raise ArtifactError(
+            f"cannot read the optimizer state in {directory} ({err}): the checkpoint is "
+            "incomplete; re-run the update that wrote it, or set trainer_state='fresh'"
+        ) from None
+    if saved["names"] != names:
+        missing = sorted(set(saved["names"]) ^ set(names))[:3]
+        raise ArtifactError(
+            f"the optimizer state in {directory} was written for other trained tensors (e.g. "
+            f"{missing}): resume with the same model and lora settings, or set "
+            "trainer_state='fresh'"
+        )
+    index = {name: i for i, name in enumerate(names)}
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("rng/"):
+            continue
+        name, _, slot = key.rpartition("/")
+        state.setdefault(index[name], {})[slot] = value
+    optimizer.load_state_dict({"state": state, "param_groups": saved["groups"]})
+    torch.set_rng_state(tensors["rng/torch_cpu"])
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            if f"rng/cuda{i}" in tensors:
+                torch.cuda.set_rng_state(tensors[f"rng/cuda{i}"], i)
