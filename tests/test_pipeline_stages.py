@@ -1,4 +1,4 @@
-"""The stage functions' own logic: config JSON parsing, the RLSD step count across rounds, the
+"""The stage functions' own logic: config JSON parsing, the update's run length and reference, the
 embedded run's settings, the evaluation stage's skills (from the preset, index passed through), and
 refusals that say how to fix them."""
 
@@ -10,7 +10,7 @@ from sdar_core.errors import ConfigError
 from sdar_core.rollout import RolloutConfig
 from sdar_core.run import RunConfig, stage_config_json
 from sdar_core.run.config import STAGE_CONFIGS
-from sdar_core.run.stages import Tracking, evaluate_stage, parse_config, rl_steps_before
+from sdar_core.run.stages import Tracking, evaluate_stage, parse_config, update_stage
 from sdar_core.train import UpdateConfig
 
 
@@ -28,13 +28,38 @@ def test_parse_config_applies_overrides_and_validates():
         parse_config(UpdateConfig, '{"learning_rate": 1.0}')
 
 
-def test_rl_steps_before_counts_only_rl_updates(tmp_path):
-    assert rl_steps_before(tmp_path) == 0  # a base model has no metrics.json
-    (tmp_path / "metrics.json").write_text(json.dumps({"steps": 5.0, "config": {"lr": 1.0}}))
-    assert rl_steps_before(tmp_path) == 0  # a warm-start checkpoint
-    metrics = {"steps": 2.0, "config": {"algorithm": "rlsd", "start_step": 3}}
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    assert rl_steps_before(tmp_path) == 5
+def test_update_stage_sets_the_runs_length_and_wires_the_reference(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_update(model_dir, trajectories_dir, out_dir, config, *, ref_model_dir):
+        calls.append((config, ref_model_dir))
+        return {"loss": 0.0}
+
+    monkeypatch.setattr("sdar_core.train.sdar_update", fake_update)
+    tracking = Tracking(f"sqlite:///{tmp_path}/m.db", "run")
+    monkeypatch.setattr(Tracking, "stage", lambda self, stage, round: _NullTracker())
+    update_stage(
+        "m", "start", "t", "o", "{}", algorithm="rlsd", round=1, total_rounds=5, num_gpus=1,
+        tracking=tracking,
+    )  # fmt: skip
+    config, ref = calls[0]
+    assert (config.algorithm, config.total_iterations, ref) == ("rlsd", 5, "start")
+    update_stage(
+        "m", "start", "t", "o", '{"total_iterations": 9}', algorithm="grpo", round=1,
+        total_rounds=5, num_gpus=1, tracking=tracking,
+    )  # fmt: skip
+    assert calls[1][0].total_iterations == 9  # an explicit setting wins
+
+
+class _NullTracker:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def log(self, metrics):
+        return metrics
 
 
 def test_stage_config_json_round_trips_every_stage():
@@ -81,14 +106,6 @@ def test_stage_sets_skills_from_the_preset_and_passes_the_index(tmp_path, monkey
             )
     index = str(tmp_path / "index")
     assert calls == [(True, index), (True, index), (False, index)]
-
-
-class _NullTracker:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_update_with_several_gpus_needs_deepspeed(tmp_path):
