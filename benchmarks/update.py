@@ -94,9 +94,9 @@ def _samples(args, vocab: int) -> list[Sample]:
 
 
 def _time_update(model, samples, algo, config, step_count: int) -> dict:
-    head = PolicyHead(model, temperature=1.0, chunk_size=None)
+    head = PolicyHead(model, temperature=1.0, chunk_size=None, with_entropy=algo.entropy_coeff > 0)
     engine = make_engine(head, config, lr=1e-6, total_steps=step_count)
-    settings = RLSettings(clip={}, step=0)
+    settings = RLSettings(clip={}, iteration=1)
     if torch.cuda.is_available() and config.device == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()

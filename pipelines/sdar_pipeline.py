@@ -85,18 +85,30 @@ class PipelineOptions:
         return f"sdar-{self.env}-{self.algorithm}-r{self.rounds}".replace("_", "-")
 
 
-def default_stage_configs(profile: Profile) -> dict[str, str]:
-    """Default JSON of each stage-config parameter: the embedded run's sizes on "local", the
-    library defaults on a GPU ("cluster")."""
+def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, str]:
+    """Default JSON of each stage-config parameter: the embedded run's sizes on "local"; on a
+    GPU ("cluster"), the authors' settings for `env` (sdar_core.run.paper: steps, history,
+    validation sampling, mini-batch size, warm-up) on the env's splits."""
     import json
 
     from sdar_core.run import RunConfig, stage_config_json
-    from sdar_core.run.config import STAGE_CONFIGS
+    from sdar_core.run.config import STAGE_CONFIGS, env_data
+    from sdar_core.run.paper import paper_fields
 
     if profile == "local":
-        return stage_config_json(RunConfig())
-    on_gpu = {"sft_config", "rollout_config", "teacher_config", "update_config", "eval_config"}
-    return {p: json.dumps(_CLUSTER_STAGE_FIELDS if p in on_gpu else {}) for p in STAGE_CONFIGS}
+        return stage_config_json(RunConfig(env=env))
+    splits = env_data(env)
+    per_stage = {
+        "sft_config": {"env": env, "split": splits.train_split},
+        "rollout_config": {"env": env, "split": splits.train_split} | paper_fields(env, "rollout"),
+        "teacher_config": {},
+        "update_config": paper_fields(env, "update"),
+        "eval_config": {"env": env, "split": splits.eval_split} | paper_fields(env, "eval"),
+    }
+    return {
+        p: json.dumps(_CLUSTER_STAGE_FIELDS | per_stage[p] if p in per_stage else {})
+        for p in STAGE_CONFIGS
+    }
 
 
 def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> Any:
@@ -156,7 +168,7 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
 def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
     """The pipeline function for `options` (module docstring)."""
     algo = options.check()
-    defaults = default_stage_configs(options.profile)
+    defaults = default_stage_configs(options.profile, options.env)
     o = options
 
     @dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")

@@ -9,7 +9,9 @@ paper's settings (group size 8, 50 steps, 512 tokens), which the cluster profile
 rollouts and the warm start play, which split evaluation plays, and where the data comes from
 (ALFWorld: games generated under out_dir; WebShop and Search-QA: the folders shipped with their
 packages). `RunConfig` fills each stage's `env` and `split` from it, unless a stage sets its
-split itself; a stage naming another env than the run's is refused.
+split itself; a stage naming another env than the run's is refused. The rollout and evaluation
+stages also take the authors' prompt history for the env, and (unless given) a step limit no
+longer than theirs (sdar_core.run.paper).
 """
 
 from __future__ import annotations
@@ -81,6 +83,18 @@ def env_data(env: str) -> EnvData:
     return ENV_DATA[env]
 
 
+def _scale_paper_settings(env: str, stage: str, fields: dict, *, default: bool) -> None:
+    """The embedded run keeps the authors' prompt history per benchmark, and its step limit
+    within theirs (Search-QA plays 4 steps with a history of 4; sdar_core.run.paper)."""
+    from sdar_core.run.paper import paper_fields
+
+    paper = paper_fields(env, stage) if stage in ("rollout", "eval") else {}
+    if "history_length" in paper:
+        fields.setdefault("history_length", paper["history_length"])
+    if default and "max_steps" in paper and "max_steps" in fields:
+        fields["max_steps"] = min(fields["max_steps"], paper["max_steps"])
+
+
 def _explicit_fields(name: str, value: Any) -> dict[str, Any]:
     """The fields a stage config was given (not its class defaults), as a dict."""
     if value is None:
@@ -131,7 +145,9 @@ class RunConfig(BaseModel):
         splits = env_data(env)
         data = dict(data)
         for name, split_field in _STAGE_SPLITS.items():
-            fields = _explicit_fields(name, data.get(name))
+            given = data.get(name)
+            fields = _explicit_fields(name, given)
+            _scale_paper_settings(env, name, fields, default=given is None)
             if fields.setdefault("env", env) != env:
                 raise ConfigError(
                     f"{name}.env={fields['env']!r} but the run plays env={env!r}: "

@@ -163,10 +163,13 @@ def update_stage(
     GPU of the pod."""
     from sdar_core.train import UpdateConfig, sdar_update
 
-    fields = {"algorithm": algorithm}
-    config = parse_config(UpdateConfig, config_json, **fields)
-    if config.total_iterations is None:
-        config = parse_config(UpdateConfig, config_json, **fields, total_iterations=total_rounds)
+    try:  # the run's length, unless the config sets it (parse_config reports bad JSON)
+        given = json.loads(config_json or "{}")
+    except json.JSONDecodeError:
+        given = {}
+    length = {} if isinstance(given, dict) and given.get("total_iterations") else None
+    fields = {"total_iterations": total_rounds} if length is None else {}
+    config = parse_config(UpdateConfig, config_json, algorithm=algorithm, **fields)
     with tracking.stage("update", round) as tracker:
         if num_gpus > 1:
             metrics = launch_update(
