@@ -174,7 +174,9 @@ def test_step_rewards_and_pooled_statistics_match_the_authors():
     rows = _mixed_rows()
     samples, metrics = build_rl_samples(rows, get_algorithm("grpo"))
     # apply_invalid_action_penalty: the penalty lands on the step whose action was invalid
-    scores = [r - 0.1 * f for r, f in zip(rows["episode_reward"], rows["n_invalid_actions"])]
+    scores = [
+        r - 0.1 * f for r, f in zip(rows["episode_reward"], rows["n_invalid_actions"], strict=True)
+    ]
     expected = _authors_advantages(scores, rows["group_id"])
     got = [s.columns["advantages"][0] for s in samples]
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-12)

@@ -1,6 +1,7 @@
 """Every algorithm preset compiles; the compiled IR has the expected tasks, artifact edges, GPU
 requests, retries, caching, secret and PVC; the YAML reloads as a component."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,48 @@ def test_sdar_rounds_chain_checkpoints_and_teacher_scores(tmp_path):
     final = by_label["evaluate final checkpoint"][1]
     assert by_label["evaluate start checkpoint"][0] in final["dependentTasks"]
     assert final["inputs"]["parameters"]["round"]["runtimeValue"]["constant"] == 2
+    for r in range(2):  # every update resumes the previous checkpoint, KL-anchored to the start
+        update = f"round {r}: update"
+        previous = (
+            ("import base model", "artifact") if r == 0 else ("round 0: update", "checkpoint")
+        )
+        assert source(update, "model") == previous
+        assert source(update, "reference") == ("import base model", "artifact")
+        params = by_label[update][1]["inputs"]["parameters"]
+        assert params["total_rounds"]["runtimeValue"]["constant"] == 2
+
+
+def test_warm_started_rounds_take_the_warm_start_as_kl_reference(tmp_path):
+    spec, _, _ = compiled(tmp_path, algorithm="grpo", rounds=3, warm_start=True)
+    tasks = tasks_of(spec)
+    labels = {name: t["taskInfo"]["name"] for name, t in tasks.items()}
+    for r in range(3):
+        task = next(t for t in tasks.values() if t["taskInfo"]["name"] == f"round {r}: update")
+        edge = task["inputs"]["artifacts"]["reference"]["taskOutputArtifact"]
+        assert (labels[edge["producerTask"]], edge["outputArtifactKey"]) == (
+            "warm start (SFT)",
+            "checkpoint",
+        )
+
+
+@pytest.mark.parametrize(
+    ("env", "steps", "history", "mini_batch"),
+    [("alfworld", 50, 2, 256), ("webshop", 15, 2, 64), ("search", 4, 4, 256)],
+)
+def test_cluster_defaults_are_the_authors_settings_per_env(env, steps, history, mini_batch):
+    from pipelines.sdar_pipeline import default_stage_configs
+
+    configs = {k: json.loads(v) for k, v in default_stage_configs("cluster", env).items()}
+    rollout, evaluation = configs["rollout_config"], configs["eval_config"]
+    assert (rollout["env"], rollout["max_steps"], rollout["history_length"]) == (
+        env,
+        steps,
+        history,
+    )
+    assert (evaluation["max_steps"], evaluation["history_length"]) == (steps, history)
+    assert evaluation["decoding"] == ("greedy" if env == "search" else "sample")
+    assert configs["update_config"]["mini_batch_size"] == mini_batch
+    assert configs["update_config"].get("warmup_ratio") == (0.1 if env == "search" else None)
 
 
 @pytest.mark.parametrize("algorithm", ["skill_prompt", "skill_grpo"])

@@ -99,9 +99,15 @@ def test_mixed_episodes_train_in_both_layouts(
     samples, adv = build_rl_samples(scored_rows, get_algorithm("sdar"))
     if layout == "per_step":  # valid steps score 0, invalid -0.1: the advantages differ
         valid = [
-            s.columns["advantages"][0] for s, b in zip(samples, rows["invalid_action"]) if not b
+            s.columns["advantages"][0]
+            for s, b in zip(samples, rows["invalid_action"], strict=True)
+            if not b
         ]
-        invalid = [s.columns["advantages"][0] for s, b in zip(samples, rows["invalid_action"]) if b]
+        invalid = [
+            s.columns["advantages"][0]
+            for s, b in zip(samples, rows["invalid_action"], strict=True)
+            if b
+        ]
         assert min(valid) > 0 > max(invalid)
     metrics = sdar_update(
         tiny_model_dir, scored, tmp_path / "new", UpdateConfig(algorithm="sdar", lr=1e-3)

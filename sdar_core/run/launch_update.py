@@ -16,9 +16,7 @@ from sdar_core.train import UpdateConfig, sdar_update
 def main(argv: list[str]) -> None:
     model_dir, trajectories_dir, out_dir, config_json, *ref = argv
     config = UpdateConfig.model_validate_json(config_json)
-    sdar_update(
-        model_dir, trajectories_dir, out_dir, config, ref_model_dir=ref[0] if ref else None
-    )
+    sdar_update(model_dir, trajectories_dir, out_dir, config, ref_model_dir=ref[0] if ref else None)
 
 
 if __name__ == "__main__":

@@ -55,5 +55,7 @@ PAPER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
 def paper_fields(env: str, stage: str) -> dict[str, Any]:
     """The authors' fields of stage `stage` ("rollout", "eval", "update") for benchmark `env`."""
     if env not in PAPER_SETTINGS:
-        raise ConfigError(f"no paper settings for env={env!r}: choose one of {sorted(PAPER_SETTINGS)}")
+        raise ConfigError(
+            f"no paper settings for env={env!r}: choose one of {sorted(PAPER_SETTINGS)}"
+        )
     return dict(PAPER_SETTINGS[env].get(stage, {}))

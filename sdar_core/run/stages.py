@@ -2,9 +2,9 @@
 
 A stage function parses its config from JSON (the form in which configs cross the component
 boundary), applies what the algorithm preset decides (the algorithm name, skills in the student
-prompt, the run's length for the update's schedule), calls the library entry point, and logs the summary into the
-pipeline's MLflow run with step = round. It returns the flat metrics for the component's Metrics
-output. The components stay declarations; everything testable lives here.
+prompt, the run's length for the update's schedule), calls the library entry point, and logs the
+summary into the pipeline's MLflow run with step = round. It returns the flat metrics for the
+component's Metrics output. The components stay declarations; everything testable lives here.
 """
 
 from __future__ import annotations

@@ -281,7 +281,9 @@ def episode_level_rewards(rows, episodes: list[str], *, invalid_action_penalty: 
     for ep, n in zip(episodes, rows["n_invalid_actions"], strict=True):
         invalid[ep] = invalid.get(ep, 0.0) + float(n)
     total = torch.tensor([invalid[ep] for ep in episodes], dtype=torch.float64)
-    return torch.tensor(rows["episode_reward"], dtype=torch.float64) - invalid_action_penalty * total
+    return (
+        torch.tensor(rows["episode_reward"], dtype=torch.float64) - invalid_action_penalty * total
+    )
 
 
 def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, float]]:
