@@ -86,8 +86,8 @@ def test_stages_rollout_teacher_update_evaluate(env, tiny_model_dir, tracking, t
     )  # fmt: skip
     assert teacher
     update = update_stage(
-        model, str(tmp_path / "scored"), str(tmp_path / "ckpt"), params["update_config"],
-        num_gpus=1, **common,
+        model, model, str(tmp_path / "scored"), str(tmp_path / "ckpt"), params["update_config"],
+        num_gpus=1, total_rounds=1, **common,
     )  # fmt: skip
     assert update["update/steps"] >= 1
     out = tmp_path / "eval.json"

@@ -6,13 +6,14 @@ model; counters and the state's files are what the next round needs."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from sdar_core.algos import get_algorithm, kl_penalty, masked_mean
-from sdar_core.errors import ConfigError
+from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.rollout import read_trajectories
 from sdar_core.train import (
     STATE_DIR,
@@ -178,3 +179,21 @@ def test_trainer_state_files_load_without_pickle(tiny_model_dir, batches, tmp_pa
     moments = sum(v.numel() for k, v in tensors.items() if k.endswith(("exp_avg", "exp_avg_sq")))
     assert moments == 2 * n_weights  # AdamW: two float32 moments per trained weight
     assert metrics["state_save_seconds"] >= 0 and metrics["iteration"] == 1
+
+
+def test_state_dir_keeps_the_optimizer_state_outside_the_checkpoint(
+    tiny_model_dir, batches, tmp_path
+):
+    # as on a cluster with a PVC: the checkpoint (an artifact) holds the weights and the counters,
+    # the moments stay on the volume; the run is the same as with the state inside
+    inside = _rounds(tiny_model_dir, batches[:2], tmp_path / "inside", _config("grpo"))
+    config = _config("grpo", state_dir=tmp_path / "pvc")
+    outside = _rounds(tiny_model_dir, batches[:2], tmp_path / "outside", config)
+    assert sorted(p.name for p in (outside[-1] / STATE_DIR).iterdir()) == ["trainer_state.json"]
+    assert len(list((tmp_path / "pvc").iterdir())) == 2  # one state per round, none half-written
+    a, b = (load_file(m[-1] / "model.safetensors") for m in (inside, outside))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    location = read_counters(outside[-1]).extra["location"]
+    shutil.rmtree(location)
+    with pytest.raises(ArtifactError, match="does not exist here: mount the same volume"):
+        sdar_update(outside[-1], batches[2], tmp_path / "o", config, ref_model_dir=tiny_model_dir)

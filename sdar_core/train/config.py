@@ -17,6 +17,7 @@ gives the warm-up as a share of the schedule's length (Search-QA: 0.1).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -140,6 +141,11 @@ class UpdateConfig(TrainConfig):
         default="resume",
         description="resume: continue the optimizer, schedule and counters carried in the "
         "input checkpoint; fresh: start them anew",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="keep the optimizer state in this folder (e.g. on a PVC) instead of inside "
+        "the checkpoint, which then only names it; None: inside the checkpoint",
     )
     total_iterations: int | None = Field(
         default=None,

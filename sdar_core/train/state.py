@@ -3,15 +3,19 @@
 A checkpoint written by `sdar_update` holds, besides the weights, `trainer_state/`:
 
     trainer_state.json   counters and what wrote them: format, backend, optimizer, lora,
-                         optimizer_step (optimizer steps taken so far in the run), iteration
-                         (RL updates finished so far; the next one is iteration + 1), the names of
-                         the trained tensors, and the optimizer's hyper-parameter groups
-    optimizer.safetensors  (torch backend) every optimizer state tensor, keyed
-                         "<parameter name>/<state name>" (AdamW: step, exp_avg, exp_avg_sq),
-                         plus "rng/torch_cpu" (and "rng/cuda<i>") generator states
+                         iteration (RL updates finished so far in the run; the next one is
+                         iteration + 1), optimizer_step (optimizer steps taken so far), the
+                         algorithm, and with `state_dir` the `location` of the optimizer state
+    torch/optimizer.safetensors   (torch backend) every optimizer state tensor, keyed
+                         "<parameter name>/<state name>" (AdamW: step, exp_avg, exp_avg_sq), plus
+                         "rng/torch_cpu" (and "rng/cuda<i>") generator states
+    torch/groups.json    the trained tensors' names and the optimizer's hyper-parameter groups
     deepspeed/           (deepspeed backend) DeepSpeed's own `save_checkpoint` folder: module
                          and ZeRO optimizer shards, one file per rank; loaded with its
                          `load_checkpoint`
+
+With `UpdateConfig.state_dir` (a shared volume), the torch/ or deepspeed/ folder lives in its own
+folder there instead, and the checkpoint keeps only trainer_state.json naming it.
 
 The torch format loads without pickle (safetensors + JSON). DeepSpeed's folder is DeepSpeed's
 format (torch.save files, read back by DeepSpeed itself). The schedule has no state of its own:

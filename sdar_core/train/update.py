@@ -34,10 +34,12 @@ Log-probs use the rollout's temperature (metadata) unless `config.temperature` i
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,7 @@ def sdar_update(
     timings = {}
     if carried is not None:
         started = time.perf_counter()
-        engine.load_state(Path(model_dir) / STATE_DIR / _ENGINE_STATE[config.backend])
+        engine.load_state(_state_location(model_dir, carried) / _ENGINE_STATE[config.backend])
         timings["state_load_seconds"] = time.perf_counter() - started
     clip = {
         name: getattr(config, name)
@@ -155,20 +157,46 @@ def sdar_update(
 
 def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics) -> Path:
     """Write the trainer state to a staging folder beside out_dir (every rank takes part with
-    DeepSpeed); save_checkpoint then moves it into the checkpoint before the final rename."""
+    DeepSpeed); save_checkpoint then moves it into the checkpoint before the final rename. With
+    `state_dir`, the optimizer state goes to its own folder there (written aside, then renamed)
+    and the checkpoint's trainer_state/ holds only the counters naming it."""
     out = Path(out_dir)
     staging = out.parent / f".{out.name}.{STATE_DIR}"
+    target = staging
+    if config.state_dir is not None:
+        digest = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]
+        final = Path(config.state_dir) / f"iteration-{counters.iteration:05d}-{digest}"
+        target = final.parent / f".{final.name}.tmp"
+        counters = replace(counters, extra=counters.extra | {"location": str(final.resolve())})
     if is_main_process():
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging / _ENGINE_STATE[config.backend]).mkdir(parents=True)
+        for folder in {staging, target}:
+            shutil.rmtree(folder, ignore_errors=True)
+        (target / _ENGINE_STATE[config.backend]).mkdir(parents=True)
+        staging.mkdir(parents=True, exist_ok=True)
     barrier()
     started = time.perf_counter()
-    engine.save_state(staging / _ENGINE_STATE[config.backend])
+    engine.save_state(target / _ENGINE_STATE[config.backend])
     barrier()
     if is_main_process():
+        if target is not staging:
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(target, final)
         write_counters(staging, counters)
     metrics["state_save_seconds"] = time.perf_counter() - started
     return staging
+
+
+def _state_location(model_dir, carried: TrainerCounters) -> Path:
+    """Where the carried optimizer state lives: inside the checkpoint, or the folder its
+    counters name (`state_dir`)."""
+    location = carried.extra.get("location")
+    path = Path(location) if location else Path(model_dir) / STATE_DIR
+    if not path.is_dir():
+        raise ArtifactError(
+            f"{model_dir} names its trainer state at {path}, which does not exist here: mount "
+            "the same volume at the same path (state_dir), or set trainer_state='fresh'"
+        )
+    return path
 
 
 def _check_finite_state(state: dict[str, torch.Tensor] | None) -> None:
