@@ -329,6 +329,12 @@ def test_config_errors_name_the_fix():
         UpdateConfig(micro_batch_tokens=0)
     with pytest.raises(ValueError, match="mini_batch_size"):
         UpdateConfig(mini_batch_size=0)
+    for field in ("lr", "weight_decay", "max_grad_norm", "min_lr_ratio"):  # never inf or NaN
+        for bad in (float("inf"), float("nan")):
+            with pytest.raises(ValueError, match=f"(?s){field}.*finite"):
+                UpdateConfig(**{field: bad})
+    with pytest.raises(ValueError, match="set total_iterations to the number of rounds"):
+        UpdateConfig(lr_schedule="cosine")
 
 
 @pytest.mark.parametrize("name", ["grpo", "skill_grpo", "opsd", "grpo_opsd", "skill_sd", "rlsd"])
