@@ -25,31 +25,34 @@ from sdar_core.errors import ConfigError
 
 __all__ = ["PAPER_SETTINGS", "paper_fields"]
 
-_SAMPLED_VALIDATION = {"decoding": "sample", "temperature": 0.4}
+
+def _settings(
+    *, tasks: int, steps: int, history: int, prompt: int, val_tasks: int, val: dict, mini: int
+) -> dict[str, dict[str, Any]]:
+    episode = {"max_steps": steps, "history_length": history, "max_prompt_tokens": prompt,
+               "max_new_tokens": 512}  # fmt: skip
+    return {
+        "rollout": {"n_tasks": tasks, "group_size": 8} | episode,
+        "eval": {"n_tasks": val_tasks} | episode | val,
+        "update": {"mini_batch_size": mini},
+    }
+
+
+_SAMPLED = {"decoding": "sample", "temperature": 0.4}
+_GREEDY = {"decoding": "greedy"}
 
 PAPER_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "alfworld": {
-        "rollout": {"n_tasks": 16, "group_size": 8, "max_steps": 50, "history_length": 2,
-                    "max_prompt_tokens": 2048, "max_new_tokens": 512},
-        "eval": {"n_tasks": 128, "max_steps": 50, "history_length": 2,
-                 "max_prompt_tokens": 2048, "max_new_tokens": 512} | _SAMPLED_VALIDATION,
-        "update": {"mini_batch_size": 256},
-    },
-    "webshop": {
-        "rollout": {"n_tasks": 16, "group_size": 8, "max_steps": 15, "history_length": 2,
-                    "max_prompt_tokens": 4096, "max_new_tokens": 512},
-        "eval": {"n_tasks": 128, "max_steps": 15, "history_length": 2,
-                 "max_prompt_tokens": 4096, "max_new_tokens": 512} | _SAMPLED_VALIDATION,
-        "update": {"mini_batch_size": 64},
-    },
-    "search": {
-        "rollout": {"n_tasks": 128, "group_size": 8, "max_steps": 4, "history_length": 4,
-                    "max_prompt_tokens": 4096, "max_new_tokens": 512},
-        "eval": {"n_tasks": 512, "max_steps": 4, "history_length": 4,
-                 "max_prompt_tokens": 4096, "max_new_tokens": 512, "decoding": "greedy"},
-        "update": {"mini_batch_size": 256, "warmup_ratio": 0.1},
-    },
-}  # fmt: skip
+    "alfworld": _settings(
+        tasks=16, steps=50, history=2, prompt=2048, val_tasks=128, val=_SAMPLED, mini=256
+    ),
+    "webshop": _settings(
+        tasks=16, steps=15, history=2, prompt=4096, val_tasks=128, val=_SAMPLED, mini=64
+    ),
+    "search": _settings(
+        tasks=128, steps=4, history=4, prompt=4096, val_tasks=512, val=_GREEDY, mini=256
+    ),
+}
+PAPER_SETTINGS["search"]["update"]["warmup_ratio"] = 0.1
 
 
 def paper_fields(env: str, stage: str) -> dict[str, Any]:
