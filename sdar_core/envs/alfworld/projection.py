@@ -13,7 +13,8 @@ A step is flagged invalid (for the trainer's invalid-action penalty) when the te
 action block, when `require_think` is on and it has no complete `<think>…</think>` block (as the
 reference does), or when the command is not among the admissible ones. The command is still sent
 to the engine in the last two cases: the reference executes it too, and an inadmissible command
-simply answers "Nothing happens.".
+simply answers "Nothing happens.". Text over `tags.MAX_MODEL_TEXT_CHARS` is not parsed
+("too_long"); tags are found in linear time (`sdar_core.envs.tags`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from sdar_core.envs.tags import all_blocks, first_block, too_long
+
 __all__ = ["Projection", "project_action"]
 
-_ACTION = re.compile(r"<action>(.*?)</action>", re.IGNORECASE | re.DOTALL)
-_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 _PUT = re.compile(r"^put (?P<obj>.+?) (?:in/on|into|onto|in|on) (?P<recep>.+)$")
 
 
@@ -34,7 +35,7 @@ class Projection:
     """The result of projecting one model text.
 
     `action` is the command to send (None when the text held no action block); `invalid_reason`
-    is None for a valid step, else one of "no_action", "no_think", "not_admissible".
+    is None for a valid step, else one of "no_action", "no_think", "not_admissible", "too_long".
     """
 
     action: str | None
@@ -62,11 +63,13 @@ def project_action(
     """Project `text` onto a command and say whether the step is valid. Never raises."""
     if not isinstance(text, str):
         return Projection(None, "no_action")
-    actions = _ACTION.findall(text)
+    if too_long(text):
+        return Projection(None, "too_long")
+    actions = all_blocks(text, "action")
     if not actions:
         return Projection(None, "no_action")
     command = _to_move(_normalise(actions[-1]), admissible)
-    if require_think and _THINK.search(text) is None:
+    if require_think and first_block(text, "think") is None:
         return Projection(command, "no_think")
     if command not in admissible:
         return Projection(command, "not_admissible")

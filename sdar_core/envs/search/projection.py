@@ -10,7 +10,8 @@ A step is flagged invalid (for the trainer's invalid-action penalty) when there 
 block ("no_action"), when the block is empty ("empty"), when the text holds both kinds of tag or
 one kind more than once ("ambiguous", as the reference does; the first block is still used), or,
 with `require_think`, when there is no `<think>...</think>` block ("no_think"; off by default, as
-Search-R1 does not require it).
+Search-R1 does not require it). Text over `tags.MAX_MODEL_TEXT_CHARS` is not parsed
+("too_long"); tags are found in linear time (`sdar_core.envs.tags`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from sdar_core.envs.tags import first_block, too_long
+
 __all__ = ["SearchAction", "project_action"]
 
-_SEARCH = re.compile(r"<search>(.*?)</search>", re.IGNORECASE | re.DOTALL)
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _SEARCH_TAG = re.compile(r"<search>", re.IGNORECASE)
 _ANSWER_TAG = re.compile(r"<answer>", re.IGNORECASE)
-_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class SearchAction:
 
     `kind` is "search", "answer" or None (no usable block); `content` the query or answer text
     (None with kind None); `invalid_reason` None for a valid step, else one of "no_action",
-    "empty", "ambiguous", "no_think".
+    "empty", "ambiguous", "no_think", "too_long".
     """
 
     kind: Literal["search", "answer"] | None
@@ -52,11 +52,12 @@ class SearchAction:
 
 
 def _first_block(text: str) -> tuple[Literal["search", "answer"], str] | None:
-    search, answer = _SEARCH.search(text), _ANSWER.search(text)
+    search = first_block(text, "search")
     if search is not None:
-        return "search", search.group(1)
+        return "search", search
+    answer = first_block(text, "answer")
     if answer is not None:
-        return "answer", answer.group(1)
+        return "answer", answer
     return None
 
 
@@ -64,6 +65,8 @@ def project_action(text: object, *, require_think: bool = False) -> SearchAction
     """Project `text` onto a search or an answer and say whether the step is valid."""
     if not isinstance(text, str):
         return SearchAction(None, None, "no_action")
+    if too_long(text):
+        return SearchAction(None, None, "too_long")
     block = _first_block(text)
     if block is None:
         return SearchAction(None, None, "no_action")
@@ -74,6 +77,6 @@ def project_action(text: object, *, require_think: bool = False) -> SearchAction
     n_search, n_answer = len(_SEARCH_TAG.findall(text)), len(_ANSWER_TAG.findall(text))
     if (n_search and n_answer) or n_search > 1 or n_answer > 1:
         return SearchAction(kind, content, "ambiguous")
-    if require_think and _THINK.search(text) is None:
+    if require_think and first_block(text, "think") is None:
         return SearchAction(kind, content, "no_think")
     return SearchAction(kind, content, None)

@@ -11,28 +11,28 @@ action block ("no_action"), when `require_think` is on and there is no complete 
 ("no_think"), when the action is not of the form `search[…]` / `click[…]` ("malformed"), or when
 it is not available on the current page — a search away from the search page, an empty search,
 or a click on something the page does not offer ("not_available"). As in the reference, actions
-that are well-formed but unavailable are still passed to the site, which ignores them.
+that are well-formed but unavailable are still passed to the site, which ignores them. Text over
+`tags.MAX_MODEL_TEXT_CHARS` is not parsed ("too_long"); tags are found in linear time
+(`sdar_core.envs.tags`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from sdar_core.envs.tags import all_blocks, first_block, too_long
 from sdar_core.envs.webshop.pages import parse_action
 
 __all__ = ["Projection", "project_action"]
 
-_ACTION = re.compile(r"<action>(.*?)</action>", re.IGNORECASE | re.DOTALL)
-_THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Projection:
     """`action` is the normalised action (None when the text held none that parses);
-    `invalid_reason` is None for a valid step, else "no_action", "no_think", "malformed" or
-    "not_available"."""
+    `invalid_reason` is None for a valid step, else "no_action", "no_think", "malformed",
+    "not_available" or "too_long"."""
 
     action: str | None
     invalid_reason: str | None
@@ -58,7 +58,9 @@ def project_action(
     """Project `text` onto an action and say whether the step is valid. Never raises."""
     if not isinstance(text, str):
         return Projection(None, "no_action")
-    blocks = _ACTION.findall(text)
+    if too_long(text):
+        return Projection(None, "too_long")
+    blocks = all_blocks(text, "action")
     if not blocks:
         return Projection(None, "no_action")
     parsed = parse_action(blocks[-1])
@@ -66,7 +68,7 @@ def project_action(
         return Projection(None, "malformed")
     verb, arg = parsed
     action = f"{verb}[{arg}]"
-    if require_think and _THINK.search(text) is None:
+    if require_think and first_block(text, "think") is None:
         return Projection(action, "no_think")
     if not _available(verb, arg, clickables, has_search_bar):
         return Projection(action, "not_available")
