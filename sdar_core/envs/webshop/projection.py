@@ -27,7 +27,6 @@ from sdar_core.envs.webshop.pages import parse_action
 __all__ = ["Projection", "project_action"]
 
 
-
 @dataclass(frozen=True)
 class Projection:
     """`action` is the normalised action (None when the text held none that parses);
