@@ -1,8 +1,13 @@
 """The `sdar` command-line program.
 
 Each command parses its flags and calls one library function; no logic lives here.
+
+Errors that are the user's to fix (`SdarError`, pydantic's validation errors) are printed as one
+short message that says what to change, with exit code 2, as for a bad flag; `sdar --debug ...`
+shows the full traceback instead. Anything else is a bug and keeps its traceback.
 """
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +19,48 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+_DEBUG = {"on": False}  # set by --debug before any command runs
+EXIT_USAGE = 2  # the exit status of a bad flag (click's), also used for bad input
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the full traceback when a command fails")
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def error_message(err: BaseException) -> str:
+    """One short message for an expected error: a pydantic ValidationError as `field: what to
+    do` per error (without its links and input echoes), anything else as its text."""
+    from pydantic import ValidationError
+
+    if not isinstance(err, ValidationError):
+        return str(err)
+    parts = []
+    for item in err.errors(include_url=False, include_input=False):
+        where = ".".join(str(x) for x in item["loc"])
+        text = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {text}" if where else text)
+    return f"invalid {err.title}: " + "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `sdar` program (module docstring): run the app, shorten expected errors."""
+    from pydantic import ValidationError
+
+    from sdar_core.errors import SdarError
+
+    try:
+        app(args=argv, prog_name="sdar")
+    except (SdarError, ValidationError) as err:
+        if _DEBUG["on"]:
+            raise
+        typer.echo(f"error: {error_message(err)}", err=True)
+        typer.echo("(run with sdar --debug ... for the traceback)", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 @app.command("algorithms")
@@ -196,11 +243,10 @@ def run(
 ) -> None:
     """Run the whole pipeline here under kfp.local (no Docker, no Kubernetes) and print the
     success table before and after training, with the MLflow run id."""
-    import json
-
     from sdar_core.run import RunConfig
+    from sdar_core.run.config import read_config_file
 
-    fields = json.loads(config.read_text()) if config is not None else {}
+    fields = read_config_file(config) if config is not None else {}
     flags = {
         "out_dir": out_dir,
         "algorithm": algorithm,
@@ -398,4 +444,4 @@ def eval_(
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -31,7 +31,14 @@ from sdar_core.skills.index import IndexConfig
 from sdar_core.teacher.config import TeacherConfig
 from sdar_core.train.config import SFTConfig, UpdateConfig
 
-__all__ = ["ENV_DATA", "STAGE_CONFIGS", "EnvData", "RunConfig", "stage_config_json"]
+__all__ = [
+    "ENV_DATA",
+    "STAGE_CONFIGS",
+    "EnvData",
+    "RunConfig",
+    "read_config_file",
+    "stage_config_json",
+]
 
 # pipeline parameter name -> RunConfig field; each value is the stage config as JSON
 STAGE_CONFIGS = {
@@ -164,9 +171,14 @@ class RunConfig(BaseModel):
     def _check(self) -> RunConfig:
         from sdar_core.algos import get_algorithm
 
-        get_algorithm(self.algorithm)  # raises with the list of names
+        algo = get_algorithm(self.algorithm)  # raises with the list of names
         if self.rounds < 0:
             raise ConfigError(f"rounds must be >= 0, got {self.rounds}: set rounds to 2")
+        if algo.trains and self.rounds == 0:
+            raise ConfigError(
+                f"{self.algorithm} trains, so rounds must be >= 1, got 0: set rounds to 2, or "
+                "choose an algorithm that only evaluates (vanilla, skill_prompt)"
+            )
         if self.n_train_games < self.rollout.n_tasks:
             raise ConfigError(
                 f"rollout.n_tasks={self.rollout.n_tasks} needs at least that many training "
@@ -191,6 +203,26 @@ class RunConfig(BaseModel):
         from sdar_core.tracking.store import sqlite_uri
 
         return self.tracking_uri or sqlite_uri(self.out_dir / "mlflow.db")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a RunConfig JSON file (`sdar run --config`), with errors naming the file."""
+    path = Path(path)
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read the config file {path}: {err.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"the config file {path} is not valid JSON ({err}): fix it, or write the RunConfig "
+            "fields as one JSON object"
+        ) from None
+    if not isinstance(fields, dict):
+        raise ConfigError(
+            f"the config file {path} holds a JSON {type(fields).__name__}: write the RunConfig "
+            'fields as one JSON object, e.g. {"rounds": 2}'
+        )
+    return fields
 
 
 def stage_config_json(config: RunConfig) -> dict[str, str]:
