@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
 
 __all__ = ["EvalConfig"]
@@ -16,7 +17,7 @@ class EvalConfig(BaseModel):
     `n_tasks` a subset stratified by task type (`validation_tasks`), so it depends on neither
     `batch_size` nor anything random."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     env: str = "alfworld"
     split: str | None = Field(default="valid_seen", description="game split; None: every game")
@@ -44,8 +45,8 @@ class EvalConfig(BaseModel):
     max_prompt_tokens: int = Field(
         default=4096, description="budget of prompt + skills; skills that do not fit are dropped"
     )
-    device: str = "cpu"
-    dtype: str | None = "float32"
+    device: Device = "cpu"
+    dtype: DtypeName = "float32"
     show_progress: bool = True
 
     @model_validator(mode="after")

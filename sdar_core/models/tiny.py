@@ -37,7 +37,7 @@ SDAR_MODEL_FILE = "sdar_model.json"
 class TinyModelConfig(BaseModel):
     """Shape and seed of a tiny Qwen2 model; defaults build in about a second on one CPU core."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     vocab_size: int = 4096  # BPE target: bytes + special tokens + merges
     hidden_size: int = 128

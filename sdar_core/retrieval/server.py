@@ -27,7 +27,7 @@ __all__ = ["RetrieveRequest", "ServerConfig", "create_app", "serve"]
 class ServerConfig(BaseModel):
     """Settings of `sdar serve-retrieval`: where to listen and the request limits."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     host: str = Field(default="127.0.0.1", description="interface to bind; loopback by default")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port)")

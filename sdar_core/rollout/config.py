@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
 from sdar_core.rollout.backends.base import SamplingSettings, list_backends
 
@@ -23,7 +24,7 @@ PromptMode = Literal["window", "full_chat"]
 class RolloutConfig(BaseModel):
     """Settings of `generate_rollouts`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     env: str = Field(default="alfworld", description="environment name (sdar_core.envs.make)")
     split: str | None = Field(default="train", description="game split; None plays every game")
@@ -51,8 +52,8 @@ class RolloutConfig(BaseModel):
     )
     seed: int = Field(default=0, description="seeds task choice, episodes and sampling")
     backend: str = Field(default="hf", description="generation backend: hf or vllm")
-    device: str = "cpu"
-    dtype: str | None = Field(default="float32", description="None keeps the checkpoint's")
+    device: Device = "cpu"
+    dtype: DtypeName = Field(default="float32", description="None keeps the checkpoint's")
     max_batch_size: int = Field(default=64, description="prompts per forward batch (hf)")
     lora_dir: Path | None = Field(
         default=None,

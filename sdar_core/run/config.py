@@ -36,6 +36,7 @@ __all__ = [
     "STAGE_CONFIGS",
     "EnvData",
     "RunConfig",
+    "check_group_size",
     "read_config_file",
     "stage_config_json",
 ]
@@ -77,6 +78,9 @@ ENV_DATA: dict[str, EnvData] = {
     "webshop": EnvData("train", "test", _webshop_data),
     "search": EnvData("train", "test", _search_data),
 }
+# advantage estimators that compare each sample with the rest of its group: a group of one has
+# nothing to compare with (GRPO's advantage is 0, RLOO's leave-one-out mean is undefined)
+GROUP_RELATIVE_ESTIMATORS = ("grpo", "rloo")
 # stage field -> which split of ENV_DATA it plays
 _STAGE_SPLITS = {"rollout": "train_split", "sft": "train_split", "eval": "eval_split"}
 
@@ -102,6 +106,20 @@ def _scale_paper_settings(env: str, stage: str, fields: dict, *, default: bool) 
         fields["max_steps"] = min(fields["max_steps"], paper["max_steps"])
 
 
+def check_group_size(algorithm: str, group_size: int) -> None:
+    """Raise ConfigError when `algorithm` trains with a group-relative estimator and groups of
+    fewer than 2 members."""
+    from sdar_core.algos import get_algorithm
+
+    algo = get_algorithm(algorithm)
+    estimator = algo.advantage_estimator
+    if algo.trains and estimator in GROUP_RELATIVE_ESTIMATORS and group_size < 2:
+        raise ConfigError(
+            f"group_size must be >= 2 for {algorithm} (its {estimator} advantages compare the "
+            f"members of a group), got {group_size}: set rollout group_size to 8"
+        )
+
+
 def _explicit_fields(name: str, value: Any) -> dict[str, Any]:
     """The fields a stage config was given (not its class defaults), as a dict."""
     if value is None:
@@ -114,7 +132,7 @@ def _explicit_fields(name: str, value: Any) -> dict[str, Any]:
 class RunConfig(BaseModel):
     """Settings of one embedded pipeline run."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     out_dir: Path = Field(default=Path("runs/embedded"), description="model, games, MLflow store")
     algorithm: str = Field(default="sdar", description="preset name (sdar algorithms)")
@@ -179,6 +197,7 @@ class RunConfig(BaseModel):
                 f"{self.algorithm} trains, so rounds must be >= 1, got 0: set rounds to 2, or "
                 "choose an algorithm that only evaluates (vanilla, skill_prompt)"
             )
+        check_group_size(self.algorithm, self.rollout.group_size)
         if self.n_train_games < self.rollout.n_tasks:
             raise ConfigError(
                 f"rollout.n_tasks={self.rollout.n_tasks} needs at least that many training "

@@ -112,9 +112,11 @@ def rollout_stage(
     """Round `round`'s rollouts; skills enter the student prompt when the preset says so."""
     from sdar_core.algos import get_algorithm
     from sdar_core.rollout import RolloutConfig, generate_rollouts
+    from sdar_core.run.config import check_group_size
 
     algo = get_algorithm(algorithm)
     config = parse_config(RolloutConfig, config_json, student_sees_skills=algo.student_sees_skills)
+    check_group_size(algorithm, config.group_size)
     with tracking.stage("rollout", round) as tracker:
         summary = generate_rollouts(
             model_dir, games_dir, out_dir, config, skills_index_dir=index_dir, round=round

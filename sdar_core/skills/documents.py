@@ -41,7 +41,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 class Skill(BaseModel):
     """One skill document: validated front matter plus the Markdown body."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     environment: str

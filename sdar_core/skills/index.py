@@ -52,7 +52,7 @@ class IndexConfig(BaseModel):
     share no word with any card, without overturning a clear BM25 match.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     dense: bool = True
     dense_model: str = dense_embeddings.DEFAULT_DENSE_MODEL

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
 
 __all__ = ["TeacherConfig"]
@@ -15,7 +16,7 @@ __all__ = ["TeacherConfig"]
 class TeacherConfig(BaseModel):
     """Settings of `score_teacher`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     skills_k: int = Field(
         default=1,
@@ -43,8 +44,8 @@ class TeacherConfig(BaseModel):
         default=16, description="groups sharing fewer leading tokens use the plain forward"
     )
     backend: Literal["hf", "vllm"] = "hf"
-    device: str = "cpu"
-    dtype: str | None = Field(default="float32", description="None keeps the checkpoint's")
+    device: Device = "cpu"
+    dtype: DtypeName = Field(default="float32", description="None keeps the checkpoint's")
     trust_remote_code: bool = False
     skills_dir: Path | None = Field(
         default=None, description="if set, the index must have been built from this folder"

@@ -26,7 +26,7 @@ SPLITS: tuple[str, ...] = ("train", "valid_seen", "valid_unseen")
 class AlfworldConfig(BaseModel):
     """Everything `make("alfworld", **options)` accepts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     data_dir: Path = Field(description="root holding game folders (official layout)")
     split: str | None = Field(

@@ -23,7 +23,7 @@ __all__ = ["SearchConfig"]
 class SearchConfig(BaseModel):
     """Everything `make("search", **options)` accepts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     data: Path | None = Field(default=None, description="QA parquet file or folder")
     data_dir: Path | None = Field(default=None, description="same as data (rollout-stage name)")

@@ -21,7 +21,7 @@ SPLITS: tuple[str, ...] = ("train", "test")
 class WebshopConfig(BaseModel):
     """Everything `make("webshop", **options)` accepts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     data_dir: Path | None = Field(
         default=None,
