@@ -96,7 +96,9 @@ def gen_games(
         list[str] | None,
         typer.Option("--task-type", help="only these task types (repeat the flag); default all"),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace OUT_DIR if it is not empty")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace OUT_DIR if it holds games (other folders: never)")
+    ] = False,
 ) -> None:
     """Generate ALFWorld game folders (official layout), each verified on the real engine."""
     from sdar_core.envs.alfworld import TASK_TYPES, generate_games
@@ -137,7 +139,7 @@ def build_model(
 @app.command("index-skills")
 def index_skills(
     skills_dir: Annotated[str, typer.Argument(help="folder of skill .md files")],
-    out_dir: Annotated[str, typer.Argument(help="index folder to write (replaced if present)")],
+    out_dir: Annotated[str, typer.Argument(help="index folder to write (an index there is replaced, other folders refused)")],
     dense: Annotated[bool, typer.Option(help="add MiniLM embeddings (offline)")] = True,
     dense_model: Annotated[str, typer.Option(help="bundled model name or local folder")] = (
         "all-MiniLM-L6-v2"

@@ -4,13 +4,14 @@ the games and the MLflow store with its experiment.
 The games are generated ALFWorld games, or, for a benchmark with shipped data (WebShop, Search-QA;
 `ENV_DATA` in config.py), the shipped folder itself, used in place and never copied.
 Reuse is checked, not assumed: games are regenerated when the manifest's counts or seed differ
-from the requested ones, and the model when its folder has no config.json.
+from the requested ones (only a folder `generate_games` wrote is replaced), and the model is built
+when its folder is missing or empty (a non-empty folder without config.json is refused, never
+deleted).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,7 @@ def _model(out: Path) -> Path:
 
     model_dir = out / "model"
     if not (model_dir / "config.json").is_file():
-        shutil.rmtree(model_dir, ignore_errors=True)
-        build_tiny_model(model_dir)
+        build_tiny_model(model_dir)  # refuses a non-empty folder: it is never deleted here
     return model_dir
 
 

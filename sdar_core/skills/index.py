@@ -30,16 +30,26 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from sdar_core.errors import ArtifactError
+from sdar_core.outputs import check_output_dir, manifest_of
 from sdar_core.skills import dense as dense_embeddings
 from sdar_core.skills.documents import Skill, load_skills, skill_checksums, skill_files
 from sdar_core.skills.text import skill_card, sparse_document
 
 FORMAT_VERSION = 1
+KIND = "skill_index"  # the manifest's marker: only a folder carrying it is ever replaced
 MANIFEST = "manifest.json"
 SKILLS_FILE = "skills.json"
 BM25_DIR = "bm25"
 EMBEDDINGS_FILE = "embeddings.npy"
 REBUILD_HINT = "rebuild it with `sdar index-skills SKILLS_DIR OUT_DIR`"
+# what a manifest must hold, and of which type (read_manifest checks it before anything reads it)
+_MANIFEST_KEYS = {
+    "files": dict,
+    "skill_checksums": dict,
+    "settings": dict,
+    "skill_names": list,
+    "embedding_dim": (int, type(None)),
+}
 
 
 class IndexConfig(BaseModel):
@@ -88,14 +98,16 @@ class IndexConfig(BaseModel):
 def build_index(
     skills_dir: str | Path, out_dir: str | Path, config: IndexConfig | None = None, **overrides
 ) -> Path:
-    """Index every skill under `skills_dir` into the directory `out_dir` (replaced if present).
+    """Index every skill under `skills_dir` into the directory `out_dir` (an index there is
+    replaced; any other non-empty folder is refused, see `sdar_core.outputs`).
 
     Settings come from `config`, or from keyword overrides of the defaults
     (e.g. `build_index(src, out, dense=False)`).
     """
     config = _resolve_config(config, overrides)
-    skills = load_skills(skills_dir)
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    skills = load_skills(skills_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -111,6 +123,7 @@ def build_index_from_skills(skills: list[Skill], out_dir: str | Path, config: In
     """Index in-memory skills (no source folder; used by benchmarks with synthetic skills)."""
     checksums = {s.name: hashlib.sha256(s.to_markdown().encode()).hexdigest() for s in skills}
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -147,6 +160,7 @@ def _write_index(
         np.save(directory / EMBEDDINGS_FILE, vectors)
         embedding_dim = int(vectors.shape[1])
     manifest = {
+        "kind": KIND,
         "format_version": FORMAT_VERSION,
         "settings": config.model_dump(mode="json"),
         "skill_names": [s.name for s in skills],
@@ -171,13 +185,31 @@ def _write_json(path: Path, payload: object) -> None:
     os.replace(tmp, path)
 
 
+def is_skill_index(folder: Path) -> bool:
+    """Whether `folder` holds a skill index (its manifest's kind; indexes written before the
+    kind was recorded are recognised by their format version and skill checksums)."""
+    manifest = manifest_of(folder, MANIFEST)
+    if manifest is None:
+        return False
+    legacy = "kind" not in manifest and {"format_version", "skill_checksums"} <= manifest.keys()
+    return manifest.get("kind") == KIND or legacy
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    check_output_dir(
+        out_dir, is_own=is_skill_index, what="a skill index", command="sdar index-skills",
+        overwrite=True,
+    )  # fmt: skip
+
+
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
     """Move the finished `tmp` into place; an existing index is swapped out, then removed."""
     if out_dir.exists():
-        if not (out_dir / MANIFEST).is_file() and any(out_dir.iterdir()):
-            raise ArtifactError(
-                f"{out_dir} exists and is not a skill index: choose an empty or new output folder"
-            )
+        _check_out_dir(out_dir)  # again: the folder may have changed while the index was built
+        if not any(out_dir.iterdir()):
+            out_dir.rmdir()
+            os.replace(tmp, out_dir)
+            return
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         os.replace(out_dir, old)
         os.replace(tmp, out_dir)
@@ -195,11 +227,19 @@ def read_manifest(index_dir: str | Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}): {REBUILD_HINT}") from exc
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{path} is not a JSON object: {REBUILD_HINT}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise ArtifactError(
             f"{index_dir} has index format version {version!r}, this sdar_core reads version "
             f"{FORMAT_VERSION}: {REBUILD_HINT}"
+        )
+    missing = [k for k, kind in _MANIFEST_KEYS.items() if not isinstance(manifest.get(k), kind)]
+    if missing:
+        raise ArtifactError(
+            f"{path} lacks {', '.join(repr(k) for k in missing)} (or has the wrong type): the "
+            f"manifest is damaged; {REBUILD_HINT}"
         )
     return manifest
 

@@ -16,7 +16,8 @@ become the game's `walkthrough`. A game the expert cannot win within `max_expert
 in the generator or the expert, and generation stops with an error naming the game.
 
 Output is atomic: everything is written under a temporary folder next to `out_dir` and renamed
-into place at the end; an existing non-empty `out_dir` is replaced only with `overwrite=True`.
+into place at the end; an existing games folder (its manifest's `kind`) is replaced only with
+`overwrite=True`, and any other non-empty folder never (`sdar_core.outputs`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ from sdar_core.envs.alfworld.engine import GameEngine
 from sdar_core.envs.alfworld.expert import ExpertAgent
 from sdar_core.envs.alfworld.games import GAME_FILE, TRAJ_FILE
 from sdar_core.envs.alfworld.scene import Game, problem_text, sample_game
-from sdar_core.errors import ArtifactError, ConfigError, SdarError
+from sdar_core.errors import ConfigError, SdarError
+from sdar_core.outputs import check_output_dir, manifest_of
 
 __all__ = ["GENERATOR_VERSION", "GenerationError", "generate_games", "write_game"]
 
 GENERATOR_VERSION = "1"
+KIND = "alfworld_games"  # the manifest's marker: only a folder carrying it is ever replaced
 
 
 class GenerationError(SdarError):
@@ -118,6 +121,16 @@ def _generate_split(
     return ids
 
 
+def is_games_dir(folder: Path) -> bool:
+    """Whether `folder` holds games written by `generate_games` (its manifest's kind; folders
+    written before the kind was recorded are recognised by their generator version)."""
+    manifest = manifest_of(folder)
+    if manifest is None:
+        return False
+    legacy = "kind" not in manifest and "generator_version" in manifest and "games" in manifest
+    return manifest.get("kind") == KIND or legacy
+
+
 def generate_games(
     out_dir: Path | str,
     *,
@@ -137,8 +150,10 @@ def generate_games(
     unknown = sorted(set(task_types) - set(TASK_TYPES))
     if unknown or not task_types:
         raise ConfigError(f"task_types {unknown or '(empty)'}: choose from {list(TASK_TYPES)}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ArtifactError(f"{out_dir} exists and is not empty: pass overwrite=True or a new path")
+    check_output_dir(
+        out_dir, is_own=is_games_dir, what="a games folder", command="sdar gen-games",
+        overwrite=overwrite,
+    )  # fmt: skip
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     engine = GameEngine()
@@ -148,6 +163,7 @@ def generate_games(
             for split, n in counts.items()
         }
         manifest = {
+            "kind": KIND,
             "generator_version": GENERATOR_VERSION,
             "seed": seed,
             "counts": counts,
@@ -155,8 +171,13 @@ def generate_games(
             "games": games,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        if out_dir.exists():
+        if check_output_dir(  # again: the folder may have changed while the games were made
+            out_dir, is_own=is_games_dir, what="a games folder", command="sdar gen-games",
+            overwrite=overwrite,
+        ):  # fmt: skip
             shutil.rmtree(out_dir)
+        elif out_dir.exists():
+            out_dir.rmdir()
         tmp.rename(out_dir)
     finally:
         engine.close()
