@@ -139,7 +139,9 @@ def build_model(
 @app.command("index-skills")
 def index_skills(
     skills_dir: Annotated[str, typer.Argument(help="folder of skill .md files")],
-    out_dir: Annotated[str, typer.Argument(help="index folder to write (an index there is replaced, other folders refused)")],
+    out_dir: Annotated[
+        str, typer.Argument(help="index folder to write (an index there is replaced, others refused)")
+    ],
     dense: Annotated[bool, typer.Option(help="add MiniLM embeddings (offline)")] = True,
     dense_model: Annotated[str, typer.Option(help="bundled model name or local folder")] = (
         "all-MiniLM-L6-v2"
