@@ -140,7 +140,7 @@ def build_model(
 def index_skills(
     skills_dir: Annotated[str, typer.Argument(help="folder of skill .md files")],
     out_dir: Annotated[
-        str, typer.Argument(help="index folder to write (an index there is replaced, others refused)")
+        str, typer.Argument(help="index folder (an index there is replaced, others refused)")
     ],
     dense: Annotated[bool, typer.Option(help="add MiniLM embeddings (offline)")] = True,
     dense_model: Annotated[str, typer.Option(help="bundled model name or local folder")] = (
