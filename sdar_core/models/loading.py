@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from sdar_core.errors import ArtifactError, ConfigError, UnknownNameError
+from sdar_core.models.checksums import check_safetensors, verify_checksums
 
 DTYPES: dict[str, torch.dtype | Literal["auto"]] = {
     "auto": "auto",  # the dtype the checkpoint was saved in
@@ -81,10 +82,17 @@ def resolve_source(
 
 
 def check_weights(source: str) -> None:
-    """Raise an ArtifactError unless a local model folder holds safetensors weights (a pickle-only
-    folder gets its own message). Hub ids and non-folders pass: their loader checks them."""
+    """Raise an ArtifactError unless a local model folder holds intact safetensors weights: its
+    checksums.json (when there is one) matches, and no .safetensors file is cut short. A
+    pickle-only folder gets its own message. Hub ids and non-folders pass: their loader checks
+    them."""
     path = Path(source)
-    if not path.is_dir() or any((path / name).is_file() for name in SAFETENSORS_FILES):
+    if not path.is_dir():
+        return
+    if any((path / name).is_file() for name in SAFETENSORS_FILES):
+        verify_checksums(path)
+        for weights in sorted(path.glob("*.safetensors")):
+            check_safetensors(weights)
         return
     pickles = sorted(p.name for p in path.glob("*.bin"))
     if pickles:
@@ -133,7 +141,20 @@ def load_model(
             f"could not load model {source!r}: {err}. If this is a hub id, the hub must be "
             "reachable (or the model cached); otherwise pass a local model directory"
         ) from err
+    check_finite_weights(model, source)
     return model.to(target).eval()
+
+
+def check_finite_weights(model: torch.nn.Module, source: str | os.PathLike[str]) -> None:
+    """Raise ArtifactError naming the first parameter of `model` holding a NaN or inf."""
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ArtifactError(
+                    f"model {source}: weight {name} holds NaN or inf values, so the checkpoint "
+                    "is damaged or came from a diverged update: use the checkpoint it was made "
+                    "from"
+                )
 
 
 def adapter_base(path: str | os.PathLike[str]) -> Path | None:
@@ -171,8 +192,11 @@ def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -
             "adapter_model.bin can run code when loaded); re-save the adapter with "
             "save_pretrained(dir, safe_serialization=True)"
         )
+    verify_checksums(adapter_dir)
+    check_safetensors(Path(adapter_dir) / ADAPTER_WEIGHTS)
     device = next(model.parameters()).device
     merged = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    check_finite_weights(merged, adapter_dir)
     return merged.to(device).eval()
 
 

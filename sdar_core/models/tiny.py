@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
 from sdar_core.errors import ArtifactError, ConfigError
+from sdar_core.models.checksums import write_checksums
 from sdar_core.models.corpus import DEFAULT_N_DOCUMENTS, default_corpus
 from sdar_core.models.tokenizer import ENDOFTEXT, IM_END, MIN_VOCAB_SIZE, train_tokenizer
 
@@ -160,6 +161,7 @@ def build_tiny_model(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         _write_json(tmp / SDAR_MODEL_FILE, _build_record(config, corpus, len(tokenizer)))
+        write_checksums(tmp)
         os.replace(tmp, out)  # atomic; replaces an empty directory on POSIX
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -28,6 +28,7 @@ import torch
 
 from sdar_core.algos import token_logprobs
 from sdar_core.errors import ArtifactError, ConfigError
+from sdar_core.models.checksums import write_checksums
 from sdar_core.models.loading import ADAPTER_CONFIG
 from sdar_core.train.batch import IGNORE, MicroBatch
 from sdar_core.train.config import TrainConfig
@@ -187,6 +188,7 @@ def save_checkpoint(
             if item.name.startswith(("tokenizer", "chat_template", "special_tokens", "vocab")):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_checksums(tmp)  # verified when the checkpoint is loaded
         for name, folder in (extra_dirs or {}).items():
             shutil.move(str(folder), str(tmp / name))
         if out.exists():
