@@ -11,7 +11,13 @@ either. Importing this package does not import FastAPI, uvicorn or httpx.
 """
 
 from sdar_core.retrieval.background import serving, wait_until_healthy
-from sdar_core.retrieval.client import RetrievalClient, RetrievalError, parse_result
+from sdar_core.retrieval.client import (
+    RetrievalClient,
+    RetrievalError,
+    RetrievalRejected,
+    parse_result,
+    retrieve_each,
+)
 from sdar_core.retrieval.corpus import Document, read_corpus, title_and_text, write_corpus
 from sdar_core.retrieval.index import Bm25Index, Hit, LocalRetriever, tokenize
 from sdar_core.retrieval.server import RetrieveRequest, ServerConfig, create_app, serve
@@ -23,10 +29,12 @@ __all__ = [
     "LocalRetriever",
     "RetrievalClient",
     "RetrievalError",
+    "RetrievalRejected",
     "RetrieveRequest",
     "ServerConfig",
     "create_app",
     "parse_result",
+    "retrieve_each",
     "read_corpus",
     "serve",
     "serving",

@@ -4,8 +4,16 @@
 `Hit`s (document + score). Transient failures - the connection refused or reset, a timeout, a 5xx
 or 429 answer - are retried with exponential back-off (tenacity); after the last attempt it raises
 `RetrievalError` naming the URL, the attempts and how to start a server. A 4xx answer is the
-caller's fault and is raised at once with the server's `detail`. A malformed answer (not Search-R1's
-shape) raises too. It asks for scores by default; it accepts both of the server's shapes.
+caller's fault and is raised at once (`RetrievalRejected`) with the server's `detail`. A malformed
+answer (not Search-R1's shape) raises too. It asks for scores by default; it accepts both of the
+server's shapes.
+
+Limits, kept on this side so that one runaway query cannot fail a whole batch: a query is cut to
+`max_query_chars` characters (default 2,000, the server's default `max_query_chars`; a model that
+writes a longer "query" is not searching), and a batch goes out in requests of at most
+`max_queries` queries (the server's default, 256). `retrieve_each` isolates failures per query:
+when the server rejects a batch, each of its queries is sent alone, so only the query at fault
+fails and the other episodes of the batch go on.
 """
 
 from __future__ import annotations
@@ -17,13 +25,27 @@ from sdar_core.errors import SdarError
 from sdar_core.retrieval.corpus import Document
 from sdar_core.retrieval.index import Hit
 
-__all__ = ["RetrievalClient", "RetrievalError", "parse_result"]
+__all__ = [
+    "MAX_QUERIES",
+    "MAX_QUERY_CHARS",
+    "RetrievalClient",
+    "RetrievalError",
+    "RetrievalRejected",
+    "parse_result",
+    "retrieve_each",
+]
 
+MAX_QUERY_CHARS = 2000  # the server's default max_query_chars (server.ServerConfig)
+MAX_QUERIES = 256  # the server's default max_queries
 START_HINT = "start one with `sdar serve-retrieval --corpus FILE` or pass the right retrieval_url"
 
 
 class RetrievalError(SdarError):
     """The retrieval server could not be reached or gave an unusable answer."""
+
+
+class RetrievalRejected(RetrievalError):
+    """The server refused the request (HTTP 4xx): the request, not the server, is at fault."""
 
 
 class _Transient(Exception):
@@ -70,13 +92,22 @@ class RetrievalClient:
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
         return_scores: bool = True,
+        max_query_chars: int = MAX_QUERY_CHARS,
+        max_queries: int = MAX_QUERIES,
         transport: Any = None,
     ) -> None:
         import httpx
 
         if retries < 0:
             raise SdarError(f"retries must be >= 0, got {retries}: use 0 to try once")
+        if max_query_chars < 1 or max_queries < 1:
+            raise SdarError(
+                f"max_query_chars and max_queries must be >= 1, got {max_query_chars} and "
+                f"{max_queries}: use {MAX_QUERY_CHARS} and {MAX_QUERIES} (the server's defaults)"
+            )
         self.url = url
+        self.max_query_chars = max_query_chars
+        self.max_queries = max_queries
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -84,7 +115,14 @@ class RetrievalClient:
         self._http = httpx.Client(timeout=timeout_s, transport=transport)
 
     def retrieve(self, queries: Sequence[str], *, topk: int) -> list[list[Hit]]:
-        """Per query, the server's top `topk` hits."""
+        """Per query (cut to `max_query_chars`), the server's top `topk` hits."""
+        queries = [query[: self.max_query_chars] for query in queries]
+        hits: list[list[Hit]] = []
+        for start in range(0, len(queries), self.max_queries):
+            hits += self._retrieve_batch(queries[start : start + self.max_queries], topk=topk)
+        return hits
+
+    def _retrieve_batch(self, queries: list[str], *, topk: int) -> list[list[Hit]]:
         from tenacity import (
             RetryError,
             Retrying,
@@ -93,7 +131,6 @@ class RetrievalClient:
             wait_exponential,
         )
 
-        queries = list(queries)
         if not queries:
             return []
         body = {"queries": queries, "topk": topk, "return_scores": self.return_scores}
@@ -128,7 +165,7 @@ class RetrievalClient:
         if response.status_code >= 500 or response.status_code == 429:
             raise _Transient(f"HTTP {response.status_code}") from None
         if response.status_code >= 400:
-            raise RetrievalError(
+            raise RetrievalRejected(
                 f"retrieval server at {self.url} rejected the request with HTTP "
                 f"{response.status_code}: {_detail(response)}"
             )
@@ -145,6 +182,30 @@ class RetrievalClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def retrieve_each(retriever: Any, queries: Sequence[str], *, topk: int) -> list[Any]:
+    """Per query, its hits or the exception its request ended with (module docstring).
+
+    All queries go in one `retriever.retrieve` call; when that is rejected (the batch holds a
+    query the server refuses), each query is retried alone. Any other failure (the server is
+    down after its retries) is every query's.
+    """
+    queries = list(queries)
+    try:
+        return list(retriever.retrieve(queries, topk=topk))
+    except RetrievalRejected as exc:
+        if len(queries) == 1:
+            return [exc]
+    except Exception as exc:  # noqa: BLE001 - handed to each episode, which ends with it
+        return [exc] * len(queries)
+    results: list[Any] = []
+    for query in queries:
+        try:
+            results.append(retriever.retrieve([query], topk=topk)[0])
+        except Exception as exc:  # noqa: BLE001 - this query's episode ends with it
+            results.append(exc)
+    return results
 
 
 def _detail(response) -> str:

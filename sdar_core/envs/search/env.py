@@ -6,7 +6,9 @@ Each step the model text is projected onto `<search>q</search>` or `<answer>a</a
 round trip per batch, not per episode). An answer ends the episode with reward `win_reward` x exact
 match; `info["won"]` is the exact match. Text with no usable block is flagged invalid and answered
 with a reminder of the format; the episode goes on. A retrieval failure (server down after its
-retries) ends only the episodes that searched in that step, with `info["error"]` naming the URL.
+retries) ends only the episodes that searched in that step, with `info["error"]` naming the URL;
+a query the server rejects (e.g. over its length limit) ends only the episode that sent it
+(`retrieval.client.retrieve_each`; the client also cuts queries to its `max_query_chars`).
 
 Info per step, besides the base keys: `data_source`, `question_type`, `golden_answers`,
 `gold_doc_ids` (for the oracle and evaluation), `action` (`search[q]` / `answer[a]` / None),
@@ -129,11 +131,10 @@ class SearchEnv(BatchEnv):
             if not record.done
         }
         searching = [slot for slot, a in actions.items() if a.kind == "search"]
-        try:
-            queries = [actions[slot].content for slot in searching]
-            results: list[Any] = self._retriever.retrieve(queries, topk=self.config.topk)
-        except Exception as exc:  # each searching episode ends with this error
-            results = [exc] * len(searching)
+        from sdar_core.retrieval.client import retrieve_each
+
+        queries = [actions[slot].content for slot in searching]
+        results = retrieve_each(self._retriever, queries, topk=self.config.topk)
         self._pending = {slot: (action, None) for slot, action in actions.items()}
         self._pending |= {
             slot: (actions[slot], r) for slot, r in zip(searching, results, strict=True)
