@@ -14,6 +14,11 @@ A skill file looks like::
 A skill whose task types are exactly ``[general]`` is a *general* skill: the retriever includes it
 for every query (unless configured off) and never ranks it.
 
+Size limits: a body holds at most `MAX_BODY_CHARS` (32,000) characters, about 8k tokens, twice
+the teacher's whole default prompt budget (4,096 tokens), and a file over `MAX_FILE_BYTES`
+(128 KiB) is refused before it is read: a skill that cannot fit in any prompt would only be
+tokenized, then dropped, at every teacher step.
+
 Departure from the reference: the reference keeps bare Markdown files and a separate keyword table
 (``skill_mapping.json``) that maps task types to files. Here each file carries its own metadata, so
 a skill set is self-describing and can be indexed; ``importer.py`` converts the reference layout.
@@ -36,6 +41,8 @@ GENERAL_TASK_TYPE = "general"
 SKILL_SUFFIX = ".md"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+MAX_BODY_CHARS = 32_000
+MAX_FILE_BYTES = 128 * 1024
 
 
 class Skill(BaseModel):
@@ -66,6 +73,17 @@ class Skill(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty: write it in the file")
         return value.strip()
+
+    @field_validator("body")
+    @classmethod
+    def _check_body_size(cls, value: str) -> str:
+        if len(value) > MAX_BODY_CHARS:
+            raise ValueError(
+                f"has {len(value):,} characters, more than the limit of {MAX_BODY_CHARS:,} (about "
+                "8k tokens, twice the teacher's prompt budget): shorten it or split it into "
+                "several skills"
+            )
+        return value
 
     @field_validator("task_types")
     @classmethod
@@ -151,6 +169,13 @@ def load_skill(path: str | Path) -> Skill:
     """Load and validate one skill file."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ArtifactError(
+                f"{path}: the skill file has {size:,} bytes, more than the limit of "
+                f"{MAX_FILE_BYTES:,}: shorten it (a body holds at most {MAX_BODY_CHARS:,} "
+                "characters) or split it into several skills"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: cannot read skill file ({exc})") from exc
