@@ -20,7 +20,7 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path):
     skills = tmp_path / "skills"
     skills.mkdir()
     (skills / "huge.md").write_text(HEADER + "x" * (5 * 1024 * 1024))  # the 5 MB of the issue
-    with pytest.raises(ArtifactError, match=f"huge.md: the skill file has 5,2\\d\\d,\\d+ bytes"):
+    with pytest.raises(ArtifactError, match="huge.md: the skill file has 5,2\\d\\d,\\d+ bytes"):
         build_index(skills, tmp_path / "index", dense=False)
     assert not (tmp_path / "index").exists()
 
