@@ -22,7 +22,7 @@ def evaluate(
 ):
     """config_json: an EvalConfig as JSON; label names the checkpoint (start, final); the preset
     decides student_sees_skills (skills from skill_index in the prompt)."""
-    from sdar_core.run.stages import Tracking, evaluate_stage
+    from sdar_core.run.stages import Tracking, evaluate_stage, log_metrics_output
 
     flat = evaluate_stage(
         model.path,
@@ -35,5 +35,4 @@ def evaluate(
         tracking=Tracking(tracking_uri, run_id),
         index_dir=skill_index.path,
     )
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

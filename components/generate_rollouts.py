@@ -20,7 +20,7 @@ def generate_rollouts(
     metrics: Output[Metrics],
 ):
     """config_json: a RolloutConfig as JSON; the preset decides student_sees_skills."""
-    from sdar_core.run.stages import Tracking, rollout_stage
+    from sdar_core.run.stages import Tracking, log_metrics_output, rollout_stage
 
     flat = rollout_stage(
         model.path,
@@ -32,5 +32,4 @@ def generate_rollouts(
         round=round,
         tracking=Tracking(tracking_uri, run_id),
     )
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

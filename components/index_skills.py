@@ -16,8 +16,7 @@ def index_skills(
     metrics: Output[Metrics],
 ):
     """config_json: an IndexConfig as JSON."""
-    from sdar_core.run.stages import Tracking, index_stage
+    from sdar_core.run.stages import Tracking, index_stage, log_metrics_output
 
     flat = index_stage(env, skill_index.path, config_json, Tracking(tracking_uri, run_id))
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

@@ -20,7 +20,7 @@ def score_teacher(
     metrics: Output[Metrics],
 ):
     """config_json: a TeacherConfig as JSON."""
-    from sdar_core.run.stages import Tracking, teacher_stage
+    from sdar_core.run.stages import Tracking, log_metrics_output, teacher_stage
 
     flat = teacher_stage(
         model.path,
@@ -32,5 +32,4 @@ def score_teacher(
         round=round,
         tracking=Tracking(tracking_uri, run_id),
     )
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

@@ -24,7 +24,7 @@ def sdar_update(
     """model: the previous round's checkpoint (weights + trainer state); reference: the run's
     starting model (the KL reference of every round); config_json: an UpdateConfig as JSON;
     num_gpus > 1 launches DeepSpeed on every GPU."""
-    from sdar_core.run.stages import Tracking, update_stage
+    from sdar_core.run.stages import Tracking, log_metrics_output, update_stage
 
     flat = update_stage(
         model.path,
@@ -38,5 +38,4 @@ def sdar_update(
         num_gpus=num_gpus,
         tracking=Tracking(tracking_uri, run_id),
     )
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

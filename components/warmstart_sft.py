@@ -17,10 +17,9 @@ def warmstart_sft(
     metrics: Output[Metrics],
 ):
     """config_json: an SFTConfig as JSON."""
-    from sdar_core.run.stages import Tracking, warmstart_stage
+    from sdar_core.run.stages import Tracking, log_metrics_output, warmstart_stage
 
     flat = warmstart_stage(
         model.path, games.path, checkpoint.path, config_json, Tracking(tracking_uri, run_id)
     )
-    for name, value in flat.items():
-        metrics.log_metric(name, value)
+    log_metrics_output(metrics, flat)

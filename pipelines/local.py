@@ -5,16 +5,31 @@ Set-up happens here in the parent process (tiny model, games, MLflow store and e
 sdar_core.run.prepare), then `kfp.local.init(SubprocessRunner(use_venv=False))` runs each task as
 a subprocess of this Python, which has sdar_core and kfp installed (DESIGN.md §4). The "local"
 profile is compiled (resources, images, secrets and PVCs are ignored by kfp.local anyway).
-Afterwards the MLflow run is marked FINISHED (FAILED if the pipeline failed), and the success
-table is read back from the evaluation artifacts in the run.
+Afterwards the MLflow run is marked FINISHED, and the success table is read back from the
+evaluation artifacts in the run. A run that fails ends FAILED, one stopped by SIGTERM / SIGINT
+ends KILLED (sdar_core.run.interrupt).
+
+Resuming: the pipeline root is `<out_dir>/pipeline_root` and kfp.local's cache is on (its entries
+under `pipeline_root/.kfp_cache`), so a task whose inputs are unchanged and whose outputs are
+still on disk is reused instead of run. The run name is `<pipeline>-<key>-<time>`, where the key
+is a digest of everything the pipeline receives; with `resume` (the default) a run whose name
+carries the same key is looked up in the experiment and its name reused, so `start_tracking`
+hits the cache, returns that MLflow run, and every finished stage after it is reused too: a
+re-run after a kill redoes only the unfinished stages, into the same MLflow run.
+`resume=False` (`sdar run --no-resume`) starts a new MLflow run in which every stage runs.
+`LocalRunResult.executed` lists the tasks that ran (the others came from the cache).
 """
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
+from sdar_core.run.interrupt import closing_mlflow_run
 
 __all__ = ["LocalRunResult", "run_local"]
 
@@ -28,6 +43,8 @@ class LocalRunResult:
     pipeline_seconds: float
     stage_seconds: dict[str, float] = field(default_factory=dict)
     n_tasks: int = 0
+    run_name: str = ""
+    executed: tuple[str, ...] = ()  # tasks that ran; the other tasks were reused from the cache
 
     @property
     def overhead_per_task(self) -> float:
@@ -46,6 +63,7 @@ def options_for(config: RunConfig) -> PipelineOptions:
         rounds=rounds,
         warm_start=config.warm_start,
         profile="local",
+        exit_handler=False,  # the runner ends the MLflow run itself (closing_mlflow_run)
     )
 
 
@@ -59,25 +77,44 @@ def _stage_seconds(mlflow_client: Any, run_id: str) -> dict[str, float]:
     return out
 
 
-def _mark_failed(tracking_uri: str, experiment: str, run_name: str) -> None:
-    from sdar_core.tracking.store import client, finish_run
+def run_key(options: PipelineOptions, arguments: dict[str, str]) -> str:
+    """A digest of the graph and of every pipeline argument but the run name."""
+    payload = {"pipeline": options.name, "exit_handler": options.exit_handler, **arguments}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
-    mlflow_client = client(tracking_uri)
-    found = mlflow_client.get_experiment_by_name(experiment)
-    if found is None:
-        return
-    runs = mlflow_client.search_runs(
-        [found.experiment_id], filter_string=f"tags.mlflow.runName = '{run_name}'"
-    )
-    for run in runs:
-        finish_run(tracking_uri, run.info.run_id, status="FAILED")
+
+def _run_name(prefix: str, tracking_uri: str, experiment: str, resume: bool) -> str:
+    """The name of the latest run called `<prefix>-...` in the experiment when resuming (its
+    MLflow run is marked RUNNING again), else a new name."""
+    from sdar_core.tracking.store import client
+
+    if resume:
+        mlflow_client = client(tracking_uri)
+        found = mlflow_client.get_experiment_by_name(experiment)
+        runs = mlflow_client.search_runs(
+            [found.experiment_id],
+            filter_string=f"attributes.run_name LIKE '{prefix}-%'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs:
+            if runs[0].info.status != "FINISHED":
+                mlflow_client.update_run(runs[0].info.run_id, status="RUNNING")
+            return runs[0].info.run_name
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _task_dirs(pipeline_root: Path) -> set[Path]:
+    """The task output folders under the pipeline root (one per task that ran, per run)."""
+    runs = [run for run in pipeline_root.glob("*") if run.is_dir() and not run.name.startswith(".")]
+    return {task for run in runs for task in run.iterdir() if task.is_dir()}
 
 
 def run_local(config: RunConfig) -> LocalRunResult:
-    """Set up the inputs and run the pipeline under kfp.local (module docstring)."""
+    """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring)."""
     from kfp import local
 
-    from sdar_core.tracking.store import client, finish_run
+    from sdar_core.tracking.store import client, end_runs_named, finish_run
 
     started = time.perf_counter()
     prepared = prepare_inputs(config)
@@ -88,24 +125,26 @@ def run_local(config: RunConfig) -> LocalRunResult:
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(prepared.pipeline_root),
         raise_on_error=True,
+        enable_caching=True,
     )
-    run_name = f"{options.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    arguments = {
+        "model_uri": str(prepared.model_dir),
+        "games_uri": str(prepared.games_dir),
+        "mlflow_tracking_uri": prepared.tracking_uri,
+        "experiment": config.experiment,
+        **stage_config_json(config),
+    }
+    prefix = f"{options.name}-{run_key(options, arguments)}"
+    run_name = _run_name(prefix, prepared.tracking_uri, config.experiment, config.resume)
+    before = _task_dirs(prepared.pipeline_root)
     started = time.perf_counter()
-    try:
-        task = pipeline(
-            model_uri=str(prepared.model_dir),
-            games_uri=str(prepared.games_dir),
-            mlflow_tracking_uri=prepared.tracking_uri,
-            experiment=config.experiment,
-            run_name=run_name,
-            **stage_config_json(config),
-        )
-    except BaseException:
-        _mark_failed(prepared.tracking_uri, config.experiment, run_name)
-        raise
+    with closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name):
+        task = pipeline(run_name=run_name, **arguments)
     pipeline_seconds = time.perf_counter() - started
     run_id = task.output
     finish_run(prepared.tracking_uri, run_id)
+    # an older run of this name whose start the cache no longer held (it was not resumed)
+    end_runs_named(prepared.tracking_uri, config.experiment, run_name, status="KILLED")
     mlflow_client = client(prepared.tracking_uri)
     return LocalRunResult(
         run_id=run_id,
@@ -115,6 +154,8 @@ def run_local(config: RunConfig) -> LocalRunResult:
         pipeline_seconds=pipeline_seconds,
         stage_seconds=_stage_seconds(mlflow_client, run_id),
         n_tasks=count_tasks(options),
+        run_name=run_name,
+        executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),
     )
 
 
@@ -123,5 +164,7 @@ def count_tasks(options: PipelineOptions) -> int:
     algo = options.check()
     per_round = 3 if algo.needs_teacher else 2
     finals = 1 if options.rounds else 0
-    # start_tracking, two importers, index_skills, [sft], evaluate(start), rounds, [final eval]
-    return 5 + int(options.warm_start) + options.rounds * per_round + finals
+    # start_tracking, two importers, index_skills, [sft], evaluate(start), rounds, [final eval],
+    # [exit handler]
+    extra = int(options.warm_start) + int(options.exit_handler)
+    return 5 + extra + options.rounds * per_round + finals

@@ -32,6 +32,7 @@ def _cluster() -> dict[str, StageResources]:
     gpu = {"cpu": "8", "memory": "64Gi", "image": GPU_IMAGE}
     return {
         "start_tracking": StageResources("1", "1Gi", 0, CPU_IMAGE),
+        "end_tracking": StageResources("1", "1Gi", 0, CPU_IMAGE),
         "index_skills": StageResources("2", "4Gi", 0, CPU_IMAGE),
         "warmstart_sft": StageResources(gpus="num_gpus", **gpu),
         "generate_rollouts": StageResources(gpus=1, **gpu),
@@ -46,6 +47,7 @@ def _local() -> dict[str, StageResources]:
     model = StageResources("2", "4Gi", 0, CPU_IMAGE)
     return {
         "start_tracking": small,
+        "end_tracking": small,
         "index_skills": small,
         "warmstart_sft": model,
         "generate_rollouts": model,

@@ -14,6 +14,10 @@ data URIs, the MLflow URI / experiment / run name, and one JSON parameter per st
 teacher stage is absent for presets that need no teacher, and every round is absent for presets
 that do not train (vanilla, skill_prompt evaluate the start checkpoint only).
 
+An exit handler (`end_tracking`, run however the other tasks end) marks the MLflow run FAILED or
+KILLED when the pipeline fails or is cancelled; the embedded run, which ends its MLflow run
+itself, compiles without it (`exit_handler=False`).
+
 Every task has a display name, explicit CPU/memory requests, caching on (a re-submitted run
 resumes after the last finished stage), the MLflow credentials from a Kubernetes secret
 (optional, so a server without auth needs none) and, if asked, a PVC mounted at /data.
@@ -30,6 +34,7 @@ from kfp import compiler, dsl, kubernetes
 from kfp.dsl import Dataset, Model
 
 from components import (
+    end_tracking,
     evaluate,
     generate_rollouts,
     index_skills,
@@ -61,6 +66,7 @@ class PipelineOptions:
     num_gpus: int = 1
     pvc_name: str | None = None
     mlflow_secret: str = "mlflow-credentials"
+    exit_handler: bool = True  # end the MLflow run FAILED / KILLED however the pipeline ends
 
     def check(self) -> Any:
         """Validate; return the algorithm preset."""
@@ -190,48 +196,72 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
             "rollout_config": rollout_config, "teacher_config": teacher_config,
             "update_config": update_config, "eval_config": eval_config,
         }  # fmt: skip
+        tracking = {
+            "tracking_uri": mlflow_tracking_uri, "experiment": experiment, "run_name": run_name,
+        }  # fmt: skip
         track = _task(
             start_tracking, "start_tracking", "start MLflow run", o,
-            tracking_uri=mlflow_tracking_uri, experiment=experiment, run_name=run_name,
-            algorithm=o.algorithm, env=o.env, rounds=o.rounds, warm_start=o.warm_start, **configs,
+            algorithm=o.algorithm, env=o.env, rounds=o.rounds, warm_start=o.warm_start,
+            **tracking, **configs,
         )  # fmt: skip
         common = {"tracking_uri": mlflow_tracking_uri, "run_id": track.output}
-        model = dsl.importer(artifact_uri=model_uri, artifact_class=Model, reimport=False)
-        model.set_display_name("import base model")
-        games = dsl.importer(artifact_uri=games_uri, artifact_class=Dataset, reimport=False)
-        games.set_display_name("import games")
-        index = _task(
-            index_skills, "index_skills", "index skills", o,
-            env=o.env, config_json=index_config, **common,
-        )  # fmt: skip
-        start_model = model.output
-        if o.warm_start:
-            sft = _task(
-                warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
-                model=start_model, games=games.output, config_json=sft_config, **common,
-            )  # fmt: skip
-            start_model = sft.outputs["checkpoint"]
-        evaluation = {
-            "games": games.output, "skill_index": index.outputs["skill_index"],
-            "config_json": eval_config, "algorithm": o.algorithm,
-        }  # fmt: skip
-        start = _task(
-            evaluate, "evaluate", "evaluate start checkpoint", o,
-            model=start_model, label="start", round=0, **evaluation, **common,
-        )  # fmt: skip
-        if o.rounds:
-            final_model = _rounds(
-                o, algo, start_model, games.output, index.outputs["skill_index"],
-                **configs, **common,
-            )  # fmt: skip
-            final = _task(
-                evaluate, "evaluate", "evaluate final checkpoint", o,
-                model=final_model, label="final", round=o.rounds, **evaluation, **common,
-            )  # fmt: skip
-            final.after(start)  # its before/after plot reads the start evaluation
+        data = {"model_uri": model_uri, "games_uri": games_uri}
+        if not o.exit_handler:  # the embedded runner ends the MLflow run itself
+            _stages(o, algo, **data, **configs, **common)
+            return track.output
+        # the exit task runs however the tasks inside end (failed, cancelled): it ends the
+        # MLflow run FAILED / KILLED unless the final evaluation already ended it
+        closing = end_tracking(**tracking)
+        _configure(closing, "end_tracking", "end MLflow run", o).set_caching_options(False)
+        with dsl.ExitHandler(closing, name="tracked-run"):
+            _stages(o, algo, **data, **configs, **common)
         return track.output
 
     return sdar_pipeline
+
+
+def _stages(
+    o: PipelineOptions, algo: Any, *, model_uri: str, games_uri: str, **params: Any
+) -> None:
+    """Add every task after start_tracking; `params` are the stage configs and `tracking_uri`,
+    `run_id` (the MLflow run every stage logs into)."""
+    index_config, sft_config = params["index_config"], params["sft_config"]
+    eval_config = params["eval_config"]
+    configs = {k: v for k, v in params.items() if k.endswith("_config")}
+    common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
+    model = dsl.importer(artifact_uri=model_uri, artifact_class=Model, reimport=False)
+    model.set_display_name("import base model")
+    games = dsl.importer(artifact_uri=games_uri, artifact_class=Dataset, reimport=False)
+    games.set_display_name("import games")
+    index = _task(
+        index_skills, "index_skills", "index skills", o,
+        env=o.env, config_json=index_config, **common,
+    )  # fmt: skip
+    start_model = model.output
+    if o.warm_start:
+        sft = _task(
+            warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
+            model=start_model, games=games.output, config_json=sft_config, **common,
+        )  # fmt: skip
+        start_model = sft.outputs["checkpoint"]
+    evaluation = {
+        "games": games.output, "skill_index": index.outputs["skill_index"],
+        "config_json": eval_config, "algorithm": o.algorithm,
+    }  # fmt: skip
+    start = _task(
+        evaluate, "evaluate", "evaluate start checkpoint", o,
+        model=start_model, label="start", round=0, **evaluation, **common,
+    )  # fmt: skip
+    if o.rounds:
+        final_model = _rounds(
+            o, algo, start_model, games.output, index.outputs["skill_index"],
+            **configs, **common,
+        )  # fmt: skip
+        final = _task(
+            evaluate, "evaluate", "evaluate final checkpoint", o,
+            model=final_model, label="final", round=o.rounds, **evaluation, **common,
+        )  # fmt: skip
+        final.after(start)  # its before/after plot reads the start evaluation
 
 
 def compile_pipeline(options: PipelineOptions, out_path: str | Path) -> Path:

@@ -52,9 +52,19 @@ def main(argv: list[str] | None = None) -> None:
     from pydantic import ValidationError
 
     from sdar_core.errors import SdarError
+    from sdar_core.run.interrupt import RunInterrupted
 
     try:
         app(args=argv, prog_name="sdar")
+    except RunInterrupted as stop:
+        if _DEBUG["on"]:
+            raise
+        typer.echo(
+            f"{stop}: the MLflow run is marked KILLED; run the same command again to "
+            "resume it (finished stages are reused)",
+            err=True,
+        )
+        sys.exit(stop.exit_code)
     except (SdarError, ValidationError) as err:
         if _DEBUG["on"]:
             raise
@@ -240,6 +250,14 @@ def run(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow URI (default: sqlite under OUT_DIR)")
     ] = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option(
+            "--resume/--no-resume",
+            help="reuse the stages an earlier run with the same settings finished, e.g. after a "
+            "kill (default: yes); --no-resume starts a new MLflow run",
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(help="RunConfig JSON file (stage configs nested); given flags override it"),
@@ -261,6 +279,7 @@ def run(
         "n_valid_games": n_valid_games,
         "experiment": experiment,
         "tracking_uri": tracking_uri,
+        "resume": resume,
     }
     fields |= {name: value for name, value in flags.items() if value is not None}
     run_config = RunConfig.model_validate(fields)
@@ -269,7 +288,8 @@ def run(
     result = _pipelines("pipelines.local").run_local(run_config)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     _print_rows("success rate by task type", result.rows, ["task_type", *labels])
-    typer.echo(f"MLflow run id: {result.run_id}")
+    typer.echo(f"MLflow run id: {result.run_id} ({result.run_name})")
+    typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
     typer.echo(
         f"set-up {result.setup_seconds:.0f} s, pipeline {result.pipeline_seconds:.0f} s "
         f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task)"
@@ -357,6 +377,9 @@ def compare(
     log_to: Annotated[
         str | None, typer.Option(help="experiment of the comparison run (default: EXPERIMENT)")
     ] = None,
+    include_unfinished: Annotated[
+        bool, typer.Option(help="also compare runs that did not finish (killed, failed, running)")
+    ] = False,
 ) -> None:
     """Compare runs: a table and plots (success per round, gate statistics), seeds of one
     algorithm as mean ± 95% interval, logged back to MLflow as a comparison run."""
@@ -364,8 +387,18 @@ def compare(
     from sdar_core.tracking.compare import COLUMNS
 
     result = compare_runs(
-        tracking_uri, out_dir, run_ids=run_ids or (), experiment=experiment, log_to=log_to
+        tracking_uri,
+        out_dir,
+        run_ids=run_ids or (),
+        experiment=experiment,
+        log_to=log_to,
+        include_unfinished=include_unfinished,
     )
+    if result.left_out:
+        typer.echo(
+            f"left out {len(result.left_out)} unfinished run(s): {', '.join(result.left_out)} "
+            "(--include-unfinished compares them too)"
+        )
     _print_rows("comparison", result.rows, [c for c in COLUMNS if c != "runs"])
     for path in result.files:
         typer.echo(path)

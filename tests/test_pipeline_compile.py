@@ -31,7 +31,15 @@ def rounds_for(name: str) -> int:
 
 
 def tasks_of(spec: dict) -> dict:
-    return spec["root"]["dag"]["tasks"]
+    """Every task of the pipeline: the root's, with the exit handler's group opened."""
+    tasks = {}
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        component = spec["components"][task["componentRef"]["name"]]
+        if "dag" in component:  # the exit handler's group
+            tasks |= component["dag"]["tasks"]
+        else:
+            tasks[name] = task
+    return tasks
 
 
 def executor(spec: dict, task: dict) -> dict:
@@ -55,9 +63,11 @@ def test_every_preset_compiles_with_the_expected_tasks(tmp_path, algorithm):
     assert kinds.count("evaluate") == (2 if algo.trains else 1)
     assert kinds.count("index-skills") == kinds.count("start-tracking") == 1
     assert kinds.count("importer") == 2
-    for task in tasks.values():
+    assert kinds.count("end-tracking") == 1  # the exit handler, never cached
+    for name, task in tasks.items():
         assert task["taskInfo"]["name"]  # display name
-        assert task["cachingOptions"].get("enableCache") is True
+        caching = task["cachingOptions"].get("enableCache")
+        assert caching is (None if name == "end-tracking" else True)
     for name, task in tasks.items():
         if "importer" in name:
             continue
@@ -246,3 +256,32 @@ def test_sdar_compile_command_writes_yaml(tmp_path):
     assert result.exit_code == 0, result.output
     spec = next(yaml.safe_load_all(out.read_text()))
     assert spec["pipelineInfo"]["name"] == "sdar-alfworld-grpo-r3"
+
+
+def test_the_exit_handler_ends_the_mlflow_run_however_the_pipeline_ends(tmp_path):
+    spec, _, _ = compiled(tmp_path, algorithm="sdar", rounds=1)
+    root = spec["root"]["dag"]["tasks"]
+    closing = root["end-tracking"]
+    assert closing["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    group = closing["dependentTasks"][0]
+    assert closing["inputs"]["parameters"]["status"] == {"taskFinalStatus": {"producerTask": group}}
+    assert set(root) == {"start-tracking", "end-tracking", group}
+    embedded, _, _ = compiled(tmp_path, algorithm="sdar", rounds=1, exit_handler=False)
+    assert "end-tracking" not in embedded["root"]["dag"]["tasks"]
+
+
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [("SUCCEEDED", "FINISHED"), ("FAILED", "FAILED"), ("CANCELED", "KILLED"), ("?", "FAILED")],
+)
+def test_the_exit_task_maps_kfp_states_to_mlflow_statuses(tmp_path, state, status):
+    from sdar_core.run.stages import end_tracking_stage
+    from sdar_core.tracking import start_run
+    from sdar_core.tracking.store import client, sqlite_uri
+
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    run_id = start_run(uri, "e", run_name="r", params={})
+    end_tracking_stage(uri, "e", "r", state=state)
+    assert client(uri).get_run(run_id).info.status == status
+    end_tracking_stage(uri, "e", "r", state="FAILED")  # a run that ended is left as it is
+    assert client(uri).get_run(run_id).info.status == status

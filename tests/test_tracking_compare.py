@@ -136,3 +136,27 @@ def test_compare_needs_runs_or_an_experiment(store, tmp_path):
         compare_runs(uri, tmp_path, run_ids=ids, experiment="cmp")
     with pytest.raises(ConfigError, match="no MLflow experiment named 'nope'"):
         compare_runs(uri, tmp_path, experiment="nope")
+
+
+def test_compare_leaves_out_runs_that_did_not_finish_unless_asked(store, tmp_path):
+    uri, _ = store
+    statuses = {}
+    for seed, status in enumerate(["FINISHED", "KILLED", "RUNNING", "FAILED"]):
+        run_id = start_run(
+            uri, "cmp-unfinished", run_name=f"s{seed}", params={"algorithm": "sdar", "seed": seed}
+        )
+        StageTracker(uri, run_id, stage="eval", round=1).log({"success": {"all": 0.5}})
+        if status != "RUNNING":  # a SIGKILLed run stays RUNNING
+            client(uri).set_terminated(run_id, status=status)
+        statuses[run_id] = status
+    result = compare_runs(uri, tmp_path / "a", experiment="cmp-unfinished")
+    assert result.rows[0]["seeds"] == 1
+    assert sorted(result.left_out) == sorted(
+        f"{run_id} ({status})" for run_id, status in statuses.items() if status != "FINISHED"
+    )
+    everything = compare_runs(uri, tmp_path / "b", experiment="cmp-unfinished", log_to="other",
+                              include_unfinished=True)  # fmt: skip
+    assert everything.rows[0]["seeds"] == 4 and everything.left_out == []
+    killed = [run_id for run_id, status in statuses.items() if status == "KILLED"]
+    with pytest.raises(ConfigError, match="none of the 1 runs finished .*--include-unfinished"):
+        compare_runs(uri, tmp_path / "c", run_ids=killed)

@@ -148,6 +148,11 @@ class RunConfig(BaseModel):
     tracking_uri: str | None = Field(
         default=None, description="MLflow URI; None: sqlite:///<out_dir>/mlflow.db"
     )
+    resume: bool = Field(
+        default=True,
+        description="reuse the finished stages of an earlier run of the same settings in out_dir "
+        "(and its MLflow run); False: a new MLflow run in which every stage runs",
+    )
     index: IndexConfig = IndexConfig()
     sft: SFTConfig = SFTConfig(n_tasks=6, max_steps=20)
     rollout: RolloutConfig = RolloutConfig(

@@ -24,8 +24,10 @@ from sdar_core.tracking import StageTracker
 
 __all__ = [
     "Tracking",
+    "end_tracking_stage",
     "evaluate_stage",
     "index_stage",
+    "log_metrics_output",
     "parse_config",
     "rollout_stage",
     "start_tracking_stage",
@@ -73,6 +75,31 @@ def start_tracking_stage(
     seed = params.get("rollout_config", {}).get("seed")
     flat = {"seed": seed} | params
     return start_run(tracking_uri, experiment, run_name=run_name, params=flat)
+
+
+# KFP's final task states -> the MLflow status of a run that had not ended by then
+_FINAL_STATES = {"SUCCEEDED": "FINISHED", "CANCELED": "KILLED", "CANCELLED": "KILLED"}
+
+
+def end_tracking_stage(tracking_uri: str, experiment: str, run_name: str, *, state: str) -> None:
+    """The exit handler: end the pipeline's MLflow run, FAILED unless KFP says it succeeded
+    (FINISHED) or was cancelled (KILLED); a run that already ended is left as it is."""
+    from sdar_core.tracking.store import end_runs_named
+
+    status = _FINAL_STATES.get(state.upper(), "FAILED")
+    end_runs_named(tracking_uri, experiment, run_name, status=status)
+
+
+def log_metrics_output(metrics: Any, flat: dict[str, float]) -> None:
+    """Log `flat` into a KFP `Output[Metrics]` and also write it to the artifact's file: KFP
+    records logged metrics as metadata only, and kfp.local's cache takes an output whose file
+    is missing for a lost one, so without the file such a task would never be reused
+    (DESIGN.md §4)."""
+    for name, value in flat.items():
+        metrics.log_metric(name, value)
+    path = Path(metrics.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(flat, indent=1, sort_keys=True) + "\n")
 
 
 def index_stage(env: str, out_dir: str, config_json: str, tracking: Tracking) -> dict[str, float]:

@@ -1,6 +1,8 @@
 """`compare_runs`: the MLflow run comparison behind `sdar compare`.
 
-Input: run ids, or an experiment name (every finished-or-running pipeline run in it). Each run
+Input: run ids, or an experiment name (every pipeline run in it). Only runs that FINISHED are
+compared unless `include_unfinished`: a run that was killed, failed or is still going (or died by
+SIGKILL, which leaves it RUNNING) is not another seed; the ids left out are reported. Each run
 is described by its `algorithm` and `seed` params and its metric histories (step = round). Runs
 of the same algorithm are seeds of one group: per round, the group's value is the mean over
 seeds with a Student-t 95% interval (none with a single seed).
@@ -47,6 +49,7 @@ class RunRecord:
     algorithm: str
     seed: str
     histories: dict[str, dict[int, float]]
+    status: str = "FINISHED"  # MLflow's: FINISHED, RUNNING, FAILED, KILLED
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ComparisonResult:
     out_dir: Path
     files: list[Path] = field(default_factory=list)
     run_id: str | None = None
+    left_out: list[str] = field(default_factory=list)  # unfinished runs not compared
 
 
 def load_runs(
@@ -85,7 +89,11 @@ def load_runs(
         params = run.data.params
         records.append(
             RunRecord(
-                run.info.run_id, params.get("algorithm", "?"), params.get("seed", "?"), histories
+                run.info.run_id,
+                params.get("algorithm", "?"),
+                params.get("seed", "?"),
+                histories,
+                status=run.info.status,
             )
         )
     return records
@@ -168,10 +176,18 @@ def compare_runs(
     run_ids: Sequence[str] = (),
     experiment: str | None = None,
     log_to: str | None = None,
+    include_unfinished: bool = False,
 ) -> ComparisonResult:
     """Compare runs (module docstring); with `log_to`, log the outputs to a run in that
     experiment (default: the compared experiment, when one was given)."""
-    records = load_runs(tracking_uri, run_ids=run_ids, experiment=experiment)
+    loaded = load_runs(tracking_uri, run_ids=run_ids, experiment=experiment)
+    records = [r for r in loaded if include_unfinished or r.status == "FINISHED"]
+    left_out = [f"{r.run_id} ({r.status})" for r in loaded if r not in records]
+    if not records:
+        raise ConfigError(
+            f"none of the {len(loaded)} runs finished ({', '.join(left_out)}): resume them with "
+            "`sdar run` and the same settings, or pass --include-unfinished"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = group_table(records)
@@ -189,7 +205,7 @@ def compare_runs(
             files.append(figure)
     target = log_to or experiment
     run_id = None if target is None else _log(tracking_uri, target, records, files)
-    return ComparisonResult(rows=rows, out_dir=out, files=files, run_id=run_id)
+    return ComparisonResult(rows=rows, out_dir=out, files=files, run_id=run_id, left_out=left_out)
 
 
 def _log(tracking_uri: str, experiment: str, records, files: list[Path]) -> str:

@@ -16,7 +16,15 @@ from typing import Any
 
 from sdar_core.errors import ConfigError
 
-__all__ = ["client", "finish_run", "flat_params", "prepare_experiment", "sqlite_uri", "start_run"]
+__all__ = [
+    "client",
+    "end_runs_named",
+    "finish_run",
+    "flat_params",
+    "prepare_experiment",
+    "sqlite_uri",
+    "start_run",
+]
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _MAX_VALUE = 6000  # and param values of at most 6000 characters
@@ -96,3 +104,20 @@ def start_run(
 def finish_run(tracking_uri: str, run_id: str, *, status: str = "FINISHED") -> None:
     """Mark the run FINISHED (or FAILED / KILLED)."""
     client(tracking_uri).set_terminated(run_id, status=status)
+
+
+def end_runs_named(tracking_uri: str, experiment: str, run_name: str, *, status: str) -> list[str]:
+    """Mark every run of `experiment` named `run_name` that has not ended (RUNNING) with
+    `status` (FINISHED, FAILED or KILLED); return their ids. For a runner that dies before it
+    learns the run id, and for the cluster pipeline's exit handler."""
+    mlflow_client = client(tracking_uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs = mlflow_client.search_runs(
+        [found.experiment_id],
+        filter_string=f"attributes.run_name = '{run_name}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        mlflow_client.set_terminated(run.info.run_id, status=status)
+    return [run.info.run_id for run in runs]
