@@ -32,28 +32,14 @@ def _options(
     _DEBUG["on"] = debug
 
 
-def error_message(err: BaseException) -> str:
-    """One short message for an expected error: a pydantic ValidationError as `field: what to
-    do` per error (without its links and input echoes), anything else as its text."""
-    from pydantic import ValidationError
-
-    if not isinstance(err, ValidationError):
-        return str(err)
-    parts = []
-    for item in err.errors(include_url=False, include_input=False):
-        where = ".".join(str(x) for x in item["loc"])
-        text = item["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {text}" if where else text)
-    return f"invalid {err.title}: " + "; ".join(parts)
-
-
 def main(argv: list[str] | None = None) -> None:
     """The `sdar` program (module docstring): run the app, shorten expected errors."""
     from pydantic import ValidationError
 
-    from sdar_core.errors import SdarError
+    from sdar_core.errors import SdarError, error_message
     from sdar_core.run.interrupt import RunInterrupted
 
+    _DEBUG["on"] = False
     try:
         app(args=argv, prog_name="sdar")
     except RunInterrupted as stop:

@@ -25,3 +25,19 @@ class UnknownNameError(ConfigError, KeyError):
 
 class ArtifactError(SdarError):
     """An input artifact (model directory, dataset, index, game folder) is missing or malformed."""
+
+
+def error_message(err: BaseException) -> str:
+    """One short message for an expected error (the CLI prints it): a pydantic ValidationError as
+    `field: what to do` per error, without its links and input echoes; anything else as its
+    text."""
+    from pydantic import ValidationError
+
+    if not isinstance(err, ValidationError):
+        return str(err)
+    parts = []
+    for item in err.errors(include_url=False, include_input=False):
+        where = ".".join(str(x) for x in item["loc"])
+        text = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {text}" if where else text)
+    return f"invalid {err.title}: " + "; ".join(parts)
