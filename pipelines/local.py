@@ -48,9 +48,10 @@ class LocalRunResult:
 
     @property
     def overhead_per_task(self) -> float:
-        """Seconds per task spent outside the stages' own work (process start, imports, I/O)."""
+        """Seconds per task that ran spent outside the stages' own work (process start,
+        imports, I/O)."""
         work = sum(self.stage_seconds.values())
-        return (self.pipeline_seconds - work) / max(1, self.n_tasks)
+        return (self.pipeline_seconds - work) / max(1, len(self.executed) or self.n_tasks)
 
 
 def options_for(config: RunConfig) -> PipelineOptions:
@@ -67,13 +68,16 @@ def options_for(config: RunConfig) -> PipelineOptions:
     )
 
 
-def _stage_seconds(mlflow_client: Any, run_id: str) -> dict[str, float]:
+def _stage_seconds(mlflow_client: Any, run_id: str, since_ms: int) -> dict[str, float]:
+    """Seconds per stage logged since `since_ms` (this invocation, not a resumed run's past)."""
     run = mlflow_client.get_run(run_id)
     out = {}
     for name in run.data.metrics:
         if name.endswith("/duration_s"):
             history = mlflow_client.get_metric_history(run_id, name)
-            out[name.removesuffix("/duration_s")] = sum(p.value for p in history)
+            seconds = [p.value for p in history if p.timestamp >= since_ms]
+            if seconds:
+                out[name.removesuffix("/duration_s")] = sum(seconds)
     return out
 
 
@@ -137,7 +141,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     prefix = f"{options.name}-{run_key(options, arguments)}"
     run_name = _run_name(prefix, prepared.tracking_uri, config.experiment, config.resume)
     before = _task_dirs(prepared.pipeline_root)
-    started = time.perf_counter()
+    started, started_ms = time.perf_counter(), int(time.time() * 1000)
     with closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name):
         task = pipeline(run_name=run_name, **arguments)
     pipeline_seconds = time.perf_counter() - started
@@ -152,7 +156,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
         rows=success_table(mlflow_client, run_id),
         setup_seconds=setup_seconds,
         pipeline_seconds=pipeline_seconds,
-        stage_seconds=_stage_seconds(mlflow_client, run_id),
+        stage_seconds=_stage_seconds(mlflow_client, run_id, started_ms),
         n_tasks=count_tasks(options),
         run_name=run_name,
         executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),

@@ -278,7 +278,8 @@ def run(
     typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
     typer.echo(
         f"set-up {result.setup_seconds:.0f} s, pipeline {result.pipeline_seconds:.0f} s "
-        f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task)"
+        f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task "
+        "that ran)"
     )
     typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")
 
