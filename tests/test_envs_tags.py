@@ -3,7 +3,8 @@
 The time bound: at the length cap (32,768 characters) of unclosed tags, the lazy regexes these
 parsers used took 0.64 s per call on 2 cores (9-10 s at 100k characters); the linear scan takes
 about 0.1 ms. A bound of 5 ms per call is missed by a quadratic parser by more than 100x and
-leaves the linear one 50x of headroom on a busy machine.
+leaves the linear one 50x of headroom; the best of 3 calls is timed, so that one call preempted
+on a busy machine does not fail the test (a quadratic parser is slow every time).
 """
 
 import re
@@ -42,9 +43,12 @@ def long_unclosed(draw) -> str:
 @given(text=long_unclosed())
 def test_parsers_are_linear_on_long_unclosed_tags(name, text):
     parse = PARSERS[name]
-    started = time.perf_counter()
-    parse(text)
-    assert time.perf_counter() - started < BOUND_S
+    seconds = []
+    for _ in range(3):  # the best of 3, so that a preempted call on a busy machine does not count
+        started = time.perf_counter()
+        parse(text)
+        seconds.append(time.perf_counter() - started)
+    assert min(seconds) < BOUND_S
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
