@@ -106,3 +106,12 @@ def test_presets_are_frozen() -> None:
         algo.kl_coef = 1.0  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
         Algorithm(name="x", description="y", needs_teacher=True)  # derived, not settable
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"kl_coef": float("nan")}, {"lr": float("inf")}, {"distill_kwargs": {"beta": float("nan")}}],
+)
+def test_presets_refuse_non_finite_numbers(override):
+    with pytest.raises(ConfigError, match="finite number"):
+        get_algorithm("sdar").with_overrides(**override)

@@ -43,7 +43,7 @@ _RLSD_KEYS = {"lam0", "decay_steps", "eps"}
 class Algorithm(BaseModel):
     """Everything that distinguishes one training method from another, by name and number."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     description: str

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdar_core.devices import Device
 from sdar_core.errors import ConfigError
 
 __all__ = ["LORA_TARGETS", "SFTConfig", "TrainConfig", "UpdateConfig"]
@@ -67,7 +68,7 @@ class TrainConfig(BaseModel):
     lora_targets: tuple[str, ...] = LORA_TARGETS
     chunk_size: int | None = Field(default=None, description="LM-head rows per chunk (None: auto)")
     gradient_checkpointing: bool = False
-    device: str = "cpu"
+    device: Device = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     trust_remote_code: bool = False
 
