@@ -14,6 +14,10 @@ def start_tracking(
     env: str,
     rounds: int,
     warm_start: bool,
+    profile: str,
+    model_uri: str,
+    games_uri: str,
+    inputs_json: str,
     index_config: str,
     sft_config: str,
     rollout_config: str,
@@ -21,7 +25,9 @@ def start_tracking(
     update_config: str,
     eval_config: str,
 ) -> str:
-    """Returns the MLflow run id every later stage logs into."""
+    """Returns the MLflow run id every later stage logs into. model_uri and games_uri are the
+    importers' URIs (so they are part of this task's cache key); inputs_json holds their content
+    hashes where the launcher could read them ({"model_sha256": ..., "data_sha256": ...})."""
     import json
 
     from sdar_core.run.stages import start_tracking_stage
@@ -36,4 +42,7 @@ def start_tracking(
     }
     params = {"algorithm": algorithm, "env": env, "rounds": rounds, "warm_start": warm_start}
     params |= {name: json.loads(value) for name, value in configs.items()}
-    return start_tracking_stage(tracking_uri, experiment, run_name, params)
+    inputs = {"model_uri": model_uri, "data_uri": games_uri} | json.loads(inputs_json)
+    return start_tracking_stage(
+        tracking_uri, experiment, run_name, params, inputs=inputs, profile=profile
+    )

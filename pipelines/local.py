@@ -30,6 +30,7 @@ from typing import Any
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.interrupt import closing_mlflow_run
+from sdar_core.run.identity import input_identity
 
 __all__ = ["LocalRunResult", "run_local"]
 
@@ -131,11 +132,13 @@ def run_local(config: RunConfig) -> LocalRunResult:
         raise_on_error=True,
         enable_caching=True,
     )
+    identity = input_identity(str(prepared.model_dir), str(prepared.games_dir))
     arguments = {
         "model_uri": str(prepared.model_dir),
         "games_uri": str(prepared.games_dir),
         "mlflow_tracking_uri": prepared.tracking_uri,
         "experiment": config.experiment,
+        "inputs_json": json.dumps(identity, sort_keys=True),
         **stage_config_json(config),
     }
     prefix = f"{options.name}-{run_key(options, arguments)}"

@@ -60,19 +60,31 @@ class PipelineOptions:
 
     algorithm: str = "sdar"
     env: str = "alfworld"
-    rounds: int = 2
+    rounds: int | None = None  # None: 2 for presets that train, 0 for those that do not
     warm_start: bool = False
     profile: Profile = "cluster"
     num_gpus: int = 1
     pvc_name: str | None = None
     mlflow_secret: str = "mlflow-credentials"
     exit_handler: bool = True  # end the MLflow run FAILED / KILLED however the pipeline ends
+    model_uri: str | None = None  # default of the model_uri parameter; None: required
+    games_uri: str | None = None  # default of the games_uri parameter; None: required
+
+    def __post_init__(self) -> None:
+        if self.rounds is None:
+            from sdar_core.algos import get_algorithm
+
+            trains = get_algorithm(self.algorithm).trains
+            object.__setattr__(self, "rounds", 2 if trains else 0)
 
     def check(self) -> Any:
         """Validate; return the algorithm preset."""
         from sdar_core.algos import get_algorithm
+        from sdar_core.envs import list_envs
 
         algo = get_algorithm(self.algorithm)
+        if self.env not in list_envs():
+            raise ConfigError(f"unknown env {self.env!r}: choose one of {list_envs()}")
         if self.profile not in PROFILES:
             raise ConfigError(f"unknown profile {self.profile!r}: choose one of {list(PROFILES)}")
         if algo.trains and self.rounds < 1:
@@ -177,13 +189,13 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
     defaults = default_stage_configs(options.profile, options.env)
     o = options
 
-    @dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")
     def sdar_pipeline(
         model_uri: str,
         games_uri: str,
         mlflow_tracking_uri: str = DEFAULT_TRACKING_URI,
         experiment: str = "sdar",
         run_name: str = o.name,
+        inputs_json: str = "{}",
         index_config: str = defaults["index_config"],
         sft_config: str = defaults["sft_config"],
         rollout_config: str = defaults["rollout_config"],
@@ -202,6 +214,7 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         track = _task(
             start_tracking, "start_tracking", "start MLflow run", o,
             algorithm=o.algorithm, env=o.env, rounds=o.rounds, warm_start=o.warm_start,
+            profile=o.profile, model_uri=model_uri, games_uri=games_uri, inputs_json=inputs_json,
             **tracking, **configs,
         )  # fmt: skip
         common = {"tracking_uri": mlflow_tracking_uri, "run_id": track.output}
@@ -217,7 +230,15 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
             _stages(o, algo, **data, **configs, **common)
         return track.output
 
-    return sdar_pipeline
+    # the data URIs given at compile time become their parameters' defaults
+    # (KFP passes them positionally, so a default for model_uri needs one for games_uri too)
+    given = tuple(uri for uri in (o.model_uri, o.games_uri) if uri is not None)
+    if o.model_uri is not None and o.games_uri is None:
+        raise ConfigError("a compiled-in model_uri needs games_uri too: pass --data as well")
+    sdar_pipeline.__defaults__ = (*given, *sdar_pipeline.__defaults__)
+    return dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")(
+        sdar_pipeline
+    )
 
 
 def _stages(
@@ -272,6 +293,7 @@ def compile_pipeline(options: PipelineOptions, out_path: str | Path) -> Path:
     os.close(fd)
     try:
         compiler.Compiler().compile(build_pipeline(options), package_path=tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a compiled pipeline is not a secret
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -21,14 +21,19 @@ def submit_pipeline(
     run_name: str,
     experiment: str = "sdar",
     namespace: str | None = None,
+    token: str | None = None,
 ) -> str:
-    """Create a run of the compiled pipeline `package`; return the KFP run id."""
+    """Create a run of the compiled pipeline `package`; return the KFP run id.
+
+    `namespace` is the Kubeflow profile namespace of a multi-user server; `token` a bearer token
+    (e.g. a service-account token) sent with every request.
+    """
     import kfp
 
     path = Path(package)
     if not path.is_file():
         raise ArtifactError(f"no compiled pipeline at {path}: run `sdar compile` first")
-    client = kfp.Client(host=host, namespace=namespace)
+    client = kfp.Client(host=host, namespace=namespace, existing_token=token)
     run = client.create_run_from_pipeline_package(
         str(path),
         arguments=arguments,

@@ -18,6 +18,7 @@ app = typer.Typer(
     help="Train multi-turn LLM agents with GRPO plus SDAR's gated self-distillation.",
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 _DEBUG = {"on": False}  # set by --debug before any command runs
 EXIT_USAGE = 2  # the exit status of a bad flag (click's), also used for bad input
@@ -57,6 +58,26 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"error: {error_message(err)}", err=True)
         typer.echo("(run with sdar --debug ... for the traceback)", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sdar {version('sdar')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Train multi-turn LLM agents with GRPO plus SDAR's gated self-distillation."""
 
 
 @app.command("algorithms")
@@ -236,28 +257,46 @@ def _print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
 @app.command("run")
 def run(
     out_dir: Annotated[
-        Path | None, typer.Option(help="model, games, MLflow store (default: runs/embedded)")
+        Path | None, typer.Option(help="model, games, MLflow store [default: runs/embedded]")
     ] = None,
-    algorithm: Annotated[str | None, typer.Option(help="preset (default: sdar)")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder, .gguf file, smollm2 (sdar import-model) or hub id "
+            "[default: a tiny model built under OUT_DIR]"
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "--games",
+            help="the env's data folder (ALFWorld games from sdar gen-games, WebShop or "
+            "Search-QA data) [default: generated games / the shipped data]",
+        ),
+    ] = None,
+    algorithm: Annotated[str | None, typer.Option(help="preset [default: sdar]")] = None,
     env: Annotated[
-        str | None, typer.Option(help="alfworld, webshop or search (default: alfworld)")
+        str | None, typer.Option(help="alfworld, webshop or search [default: alfworld]")
     ] = None,
-    rounds: Annotated[int | None, typer.Option(help="rounds R (default: 2)")] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
+    ] = None,
     warm_start: Annotated[
-        bool | None, typer.Option(help="supervised warm start first (default: no)")
+        bool | None, typer.Option(help="supervised warm start first [default: no]")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="seed of rollouts, update, warm start (default: 0)")
+        int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
     ] = None,
-    n_train_games: Annotated[int | None, typer.Option(help="training games (default: 12)")] = None,
+    n_train_games: Annotated[int | None, typer.Option(help="training games [default: 12]")] = None,
     n_valid_games: Annotated[
-        int | None, typer.Option(help="evaluation games (default: 12)")
+        int | None, typer.Option(help="evaluation games [default: 12]")
     ] = None,
-    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: sdar)")] = (
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: sdar]")] = (
         None
     ),
     tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow URI (default: sqlite under OUT_DIR)")
+        str | None, typer.Option(help="MLflow URI [default: sqlite under OUT_DIR]")
     ] = None,
     resume: Annotated[
         bool | None,
@@ -280,6 +319,8 @@ def run(
     fields = read_config_file(config) if config is not None else {}
     flags = {
         "out_dir": out_dir,
+        "model": model,
+        "data": data,
         "algorithm": algorithm,
         "env": env,
         "rounds": rounds,
@@ -312,7 +353,9 @@ def compile_(
     out: Annotated[Path, typer.Argument(help="YAML file to write")],
     algorithm: Annotated[str, typer.Option(help="preset (sdar algorithms)")] = "sdar",
     env: Annotated[str, typer.Option(help="environment")] = "alfworld",
-    rounds: Annotated[int, typer.Option(help="rounds R (0 for vanilla, skill_prompt)")] = 2,
+    rounds: Annotated[
+        int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
+    ] = None,
     warm_start: Annotated[bool, typer.Option(help="add the supervised warm-start stage")] = False,
     profile: Annotated[str, typer.Option(help="cluster (GPU requests) or local (CPU, kind)")] = (
         "cluster"
@@ -324,6 +367,16 @@ def compile_(
     mlflow_secret: Annotated[str, typer.Option(help="secret with MLflow username/password")] = (
         "mlflow-credentials"
     ),
+    model: Annotated[
+        str | None,
+        typer.Option(help="default of the model_uri parameter (artifact URI) [default: none]"),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "--games", help="default of the games_uri parameter [default: none]"
+        ),
+    ] = None,
 ) -> None:
     """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
     pipelines = _pipelines()
@@ -336,6 +389,8 @@ def compile_(
         num_gpus=num_gpus,
         pvc_name=pvc_name,
         mlflow_secret=mlflow_secret,
+        model_uri=model,
+        games_uri=data,
     )
     typer.echo(pipelines.compile_pipeline(options, out))
 
@@ -344,8 +399,23 @@ def compile_(
 def submit(
     package: Annotated[Path, typer.Argument(help="compiled pipeline YAML (sdar compile)")],
     host: Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8888")],
-    model_uri: Annotated[str, typer.Option(help="base model artifact URI")],
-    games_uri: Annotated[str, typer.Option(help="games dataset URI")],
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "--model-uri",
+            help="base model artifact URI [default: the one compiled in with sdar compile]",
+        ),
+    ] = None,
+    games_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "--games",
+            "--games-uri",
+            help="data artifact URI [default: the one compiled in with sdar compile]",
+        ),
+    ] = None,
     tracking_uri: Annotated[str, typer.Option(help="MLflow URI as the pods see it")] = (
         "http://mlflow.mlflow.svc.cluster.local:5000"
     ),
@@ -354,22 +424,50 @@ def submit(
     param: Annotated[
         list[str] | None, typer.Option(help="extra pipeline argument NAME=VALUE (repeat)")
     ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Kubeflow profile namespace (multi-user) [default: the server's]"),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KFP_TOKEN",
+            help="bearer token for a multi-user server (or $KFP_TOKEN) [default: none]",
+        ),
+    ] = None,
 ) -> None:
-    """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client)."""
+    """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client). Where the model
+    or data URI is a folder readable here, its content hash goes into the MLflow run."""
+    import json
+
+    from sdar_core.run.identity import input_identity
+
     arguments = {
-        "model_uri": model_uri,
-        "games_uri": games_uri,
         "mlflow_tracking_uri": tracking_uri,
         "experiment": experiment,
         "run_name": run_name,
     }
+    if model_uri is not None:
+        arguments["model_uri"] = model_uri
+    if games_uri is not None:
+        arguments["games_uri"] = games_uri
+    if model_uri is not None and games_uri is not None:
+        identity = input_identity(model_uri, games_uri)
+        hashes = {k: v for k, v in identity.items() if k.endswith("_sha256") and v}
+        arguments["inputs_json"] = json.dumps(hashes)
     for item in param or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise typer.BadParameter(f"--param {item!r}: write NAME=VALUE")
         arguments[name] = value
     run_id = _pipelines("pipelines.submit").submit_pipeline(
-        package, host=host, arguments=arguments, run_name=run_name, experiment=experiment
+        package,
+        host=host,
+        arguments=arguments,
+        run_name=run_name,
+        experiment=experiment,
+        namespace=namespace,
+        token=token,
     )
     typer.echo(f"KFP run id: {run_id}")
 
@@ -378,14 +476,18 @@ def submit(
 def compare(
     run_ids: Annotated[list[str] | None, typer.Argument(help="MLflow run ids")] = None,
     experiment: Annotated[str | None, typer.Option(help="compare every run in it")] = None,
-    tracking_uri: Annotated[str, typer.Option(help="MLflow URI")] = (
-        "sqlite:///runs/embedded/mlflow.db"
-    ),
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="MLflow URI [default: sqlite:///$PWD/runs/embedded/mlflow.db]"),
+    ] = None,
     out_dir: Annotated[Path, typer.Option(help="where the table and plots go")] = Path(
         "runs/comparison"
     ),
     log_to: Annotated[
-        str | None, typer.Option(help="experiment of the comparison run (default: EXPERIMENT)")
+        str | None,
+        typer.Option(
+            help="experiment of the comparison run [default: EXPERIMENT, or the first run's]"
+        ),
     ] = None,
     include_unfinished: Annotated[
         bool, typer.Option(help="also compare runs that did not finish (killed, failed, running)")
@@ -395,6 +497,9 @@ def compare(
     algorithm as mean ± 95% interval, logged back to MLflow as a comparison run."""
     from sdar_core.tracking import compare_runs
     from sdar_core.tracking.compare import COLUMNS
+    from sdar_core.tracking.store import existing_store_uri
+
+    tracking_uri = existing_store_uri(tracking_uri or "runs/embedded/mlflow.db")
 
     result = compare_runs(
         tracking_uri,
@@ -418,14 +523,31 @@ def compare(
 
 @app.command("eval")
 def eval_(
-    model_dir: Annotated[Path, typer.Argument(help="checkpoint folder")],
-    games_dir: Annotated[Path, typer.Argument(help="games folder (sdar gen-games)")],
     out_path: Annotated[Path, typer.Argument(help="results JSON to write")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="checkpoint folder or hub id (sdar import-model makes one); needed with "
+            "--policy model [default: none]"
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "--games",
+            help="the env's data folder (ALFWorld: sdar gen-games) [default: the shipped data "
+            "for webshop and search; ALFWorld needs one]",
+        ),
+    ] = None,
     env: Annotated[str, typer.Option(help="alfworld, webshop or search")] = "alfworld",
-    split: Annotated[str, typer.Option(help="game split")] = "valid_seen",
+    split: Annotated[
+        str | None,
+        typer.Option(help="split [default: the env's evaluation split: valid_seen or test]"),
+    ] = None,
     n_tasks: Annotated[
         int | None,
-        typer.Option(help="n tasks taken round-robin across task types (default all)"),
+        typer.Option(help="n tasks taken round-robin across task types [default: all]"),
     ] = None,
     policy: Annotated[str, typer.Option(help="model, expert or random")] = "model",
     decoding: Annotated[str, typer.Option(help="greedy or sample")] = "greedy",
@@ -440,29 +562,38 @@ def eval_(
         Path | None,
         typer.Option(
             help="skill index folder (sdar index-skills): its skills go into the model's prompt "
-            "(Skill-Prompt, Skill-GRPO checkpoints)"
+            "(Skill-Prompt, Skill-GRPO checkpoints) [default: none]"
         ),
     ] = None,
     student_sees_skills: Annotated[
         bool | None,
         typer.Option(
             "--student-sees-skills/--no-student-sees-skills",
-            help="skills in the model's prompt (default: yes when --skills-index is given, else "
-            "no); --student-sees-skills needs --skills-index",
+            help="skills in the model's prompt; --student-sees-skills needs --skills-index "
+            "[default: yes when --skills-index is given, else no]",
         ),
     ] = None,
     skills_k: Annotated[int, typer.Option(help="task-specific skills retrieved per task")] = 1,
     max_prompt_tokens: Annotated[
         int, typer.Option(help="budget of prompt + skills; skills that do not fit are dropped")
     ] = 4096,
+    keep_texts: Annotated[
+        bool, typer.Option(help="keep each turn's model text in the results JSON")
+    ] = True,
 ) -> None:
     """Evaluate a checkpoint deterministically on a fixed validation set; print the metrics.
-    Scripted policies (expert, random) ignore MODEL_DIR and skills."""
+    Scripted policies (expert, random) need no --model and ignore skills."""
     from sdar_core.evaluation import EvalConfig, evaluate
+    from sdar_core.run.config import env_data
 
+    if policy == "model" and model is None:
+        raise typer.BadParameter("--policy model needs --model: pass a checkpoint folder")
+    shipped = env_data(env).shipped_dir
+    if data is None and shipped is None:
+        raise typer.BadParameter(f"--env {env} has no shipped data: pass --data FOLDER")
     config = EvalConfig(
         env=env,
-        split=split,
+        split=env_data(env).eval_split if split is None else split,
         n_tasks=n_tasks,
         policy=policy,
         decoding=decoding,
@@ -478,10 +609,11 @@ def eval_(
         ),
         skills_k=skills_k,
         max_prompt_tokens=max_prompt_tokens,
+        keep_texts=keep_texts,
     )
     results = evaluate(
-        None if policy != "model" else model_dir,
-        games_dir,
+        None if policy != "model" else model,
+        data if data is not None else shipped(),
         out_path,
         config,
         skills_index_dir=skills_index,

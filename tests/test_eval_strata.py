@@ -141,8 +141,9 @@ def index_dir(tmp_path_factory):
 FAST = ["--split", "train", "--max-steps", "2", "--max-new-tokens", "8", "--batch-size", "2"]
 
 
-def sdar_eval(*args: Any) -> Any:
-    return CliRunner().invoke(app, ["eval", *map(str, args)])
+def sdar_eval(model: Any, data: Any, out: Any, *args: Any) -> Any:
+    command = ["eval", out, "--model", model, "--data", data, *args]
+    return CliRunner().invoke(app, [str(a) for a in command])
 
 
 def test_eval_command_puts_the_index_skills_in_the_prompt(
@@ -195,3 +196,26 @@ def test_eval_command_plays_a_stratified_webshop_subset(tmp_path):
     episodes = json.loads(out.read_text())["episodes"]
     assert len({e["task_type"] for e in episodes}) == len(episodes) == 5  # one per category
     assert all(e["won"] for e in episodes)
+
+
+def test_eval_command_keeps_the_model_texts_unless_told_not_to(
+    tiny_model_dir, alfworld_games_dir, tmp_path
+):
+    out = tmp_path / "texts.json"
+    assert sdar_eval(tiny_model_dir, alfworld_games_dir, out, *FAST).exit_code == 0
+    episodes = json.loads(out.read_text())["episodes"]
+    assert all(len(e["texts"]) == e["steps"] for e in episodes)
+    assert all(isinstance(t, str) for e in episodes for t in e["texts"])
+    out = tmp_path / "no-texts.json"
+    args = (*FAST, "--no-keep-texts")
+    assert sdar_eval(tiny_model_dir, alfworld_games_dir, out, *args).exit_code == 0
+    assert all(e["texts"] is None for e in json.loads(out.read_text())["episodes"])
+
+
+def test_eval_command_search_plays_its_default_split_and_data(tmp_path):
+    out = tmp_path / "search.json"
+    args = ["eval", str(out), "--env", "search", "--policy", "expert", "--n-tasks", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads(out.read_text())
+    assert results["config"]["split"] == "test" and len(results["episodes"]) == 3

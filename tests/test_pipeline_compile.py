@@ -231,6 +231,8 @@ def test_pvc_is_mounted_on_every_task(tmp_path):
         ({"algorithm": "sdar", "rounds": 0}, "rounds must be >= 1"),
         ({"algorithm": "sdar", "num_gpus": 0}, "num_gpus must be >= 1"),
         ({"algorithm": "sdar", "profile": "laptop"}, "unknown profile"),
+        ({"algorithm": "sdar", "env": "nope"}, "unknown env 'nope'"),
+        ({"algorithm": "sdar", "model_uri": "s3://b/m"}, "needs games_uri too"),
     ],
 )
 def test_bad_options_say_how_to_fix(tmp_path, options, message):
@@ -285,3 +287,58 @@ def test_the_exit_task_maps_kfp_states_to_mlflow_statuses(tmp_path, state, statu
     assert client(uri).get_run(run_id).info.status == status
     end_tracking_stage(uri, "e", "r", state="FAILED")  # a run that ended is left as it is
     assert client(uri).get_run(run_id).info.status == status
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from sdar_core.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_compile_command_refuses_an_unknown_env(tmp_path):
+    result = cli("compile", str(tmp_path / "p.yaml"), "--env", "nope")
+    assert result.exit_code != 0
+    assert "unknown env 'nope'" in str(result.exception)
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_presets_that_do_not_train_compile_without_rounds(tmp_path):
+    out = tmp_path / "vanilla.yaml"
+    result = cli("compile", str(out), "--algorithm", "vanilla")
+    assert result.exit_code == 0, result.output
+    assert next(yaml.safe_load_all(out.read_text()))["pipelineInfo"]["name"].endswith("-r0")
+    assert PipelineOptions(algorithm="sdar").rounds == 2
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_compiled_in_model_and_data_become_parameter_defaults(tmp_path):
+    out = tmp_path / "p.yaml"
+    result = cli("compile", str(out), "--model", "s3://b/m", "--data", "s3://b/g")
+    assert result.exit_code == 0, result.output
+    inputs = next(yaml.safe_load_all(out.read_text()))["root"]["inputDefinitions"]["parameters"]
+    assert inputs["model_uri"]["defaultValue"] == "s3://b/m"
+    assert inputs["games_uri"]["defaultValue"] == "s3://b/g"
+    # the start-tracking task's inputs (its cache key) hold both URIs
+    spec = next(yaml.safe_load_all(out.read_text()))
+    track = spec["root"]["dag"]["tasks"]["start-tracking"]["inputs"]["parameters"]
+    assert track["model_uri"]["componentInputParameter"] == "model_uri"
+    assert track["games_uri"]["componentInputParameter"] == "games_uri"
+
+
+def test_help_and_version():
+    from importlib.metadata import version
+
+    assert cli("-h").exit_code == 0 and "import-model" in cli("-h").output
+    assert cli("run", "-h").exit_code == 0
+    result = cli("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"sdar {version('sdar')}"
+
+
+@pytest.mark.parametrize("command", ["run", "eval", "compile", "submit", "compare"])
+def test_every_help_writes_defaults_one_way(command):
+    import re
+
+    text = re.sub(r"\s+", " ", cli(command, "--help").output)
+    assert "(default:" not in text

@@ -47,6 +47,13 @@ def test_run_logs_every_stage_per_round(local_run):
     assert run.data.params["algorithm"] == "sdar"
     assert run.data.params["rounds"] == "2"
     assert run.data.params["rollout_config.group_size"] == "2"
+    assert run.data.params["model.uri"] == str((config.out_dir / "model").resolve())
+    assert len(run.data.params["model.sha256"]) == len(run.data.params["data.sha256"]) == 64
+    assert run.data.params["data.uri"] == str((config.out_dir / "games").resolve())
+    tags = run.data.tags
+    assert (tags["algorithm"], tags["env"], tags["seed"], tags["preset"]) == (
+        "sdar", "alfworld", "0", "local"
+    )  # fmt: skip
 
     def steps(name: str) -> list[int]:
         return sorted(p.step for p in mlflow_client.get_metric_history(result.run_id, name))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sdar_core.errors import ConfigError
+from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.rollout import RolloutConfig
 from sdar_core.run import RunConfig, stage_config_json
 from sdar_core.run.config import STAGE_CONFIGS
@@ -141,3 +141,57 @@ def test_sdar_run_takes_the_config_file_and_only_the_flags_given(tmp_path, monke
     assert config.n_valid_games == 12 and config.rollout.seed == config.update.seed == 9
     assert "MLflow run id: rid" in result.output
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/x.db" in result.output
+
+
+def test_start_tracking_logs_model_and_data_identity_and_tags(tmp_path, tiny_model_dir):
+    from sdar_core.run.identity import input_identity, tree_sha256
+    from sdar_core.run.stages import start_tracking_stage
+    from sdar_core.tracking.store import client, sqlite_uri
+
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "game.json").write_text("{}")
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    params = {"algorithm": "grpo", "env": "alfworld", "rounds": 2, "rollout_config": {"seed": 3}}
+    inputs = input_identity(str(tiny_model_dir), str(data))
+    run_id = start_tracking_stage(uri, "ids", "r", params, inputs=inputs, profile="local")
+    run = client(uri).get_run(run_id)
+    assert run.data.params["model.uri"] == str(tiny_model_dir)
+    assert run.data.params["model.sha256"] == tree_sha256(tiny_model_dir)
+    assert run.data.params["data.uri"] == str(data)
+    assert run.data.params["data.sha256"] == tree_sha256(data)
+    tags = run.data.tags
+    assert (tags["algorithm"], tags["env"], tags["seed"], tags["preset"]) == (
+        "grpo", "alfworld", "3", "local"
+    )  # fmt: skip
+    remote = {"model_uri": "s3://b/m", "data_uri": "s3://b/g"}
+    run_id = start_tracking_stage(uri, "ids", "r", params, inputs=remote, profile="cluster")
+    assert client(uri).get_run(run_id).data.params["model.sha256"] == "unknown"
+
+
+def test_tree_sha256_follows_content_not_place(tmp_path):
+    from sdar_core.run.identity import tree_sha256
+
+    for name in ("a", "b"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "sub" / "x.txt").write_text("same")
+    (tmp_path / "b" / ".cache").write_text("ignored")
+    assert tree_sha256(tmp_path / "a") == tree_sha256(tmp_path / "b")
+    (tmp_path / "b" / "sub" / "x.txt").write_text("changed")
+    assert tree_sha256(tmp_path / "a") != tree_sha256(tmp_path / "b")
+    assert tree_sha256("owner/model") is None
+
+
+def test_run_config_takes_a_model_and_data(tmp_path, tiny_model_dir, alfworld_games_dir):
+    from sdar_core.run import prepare_inputs
+
+    config = RunConfig(
+        out_dir=tmp_path, model=str(tiny_model_dir), data=alfworld_games_dir, n_train_games=1
+    )
+    assert config.eval.n_tasks == 12  # given data: evaluate n_valid_games of its split
+    prepared = prepare_inputs(config)
+    assert prepared.model_dir == tiny_model_dir.resolve()
+    assert prepared.games_dir == alfworld_games_dir.resolve()
+    assert not (tmp_path / "model").exists() and not (tmp_path / "games").exists()
+    with pytest.raises(ArtifactError, match="does not exist"):
+        prepare_inputs(RunConfig(out_dir=tmp_path, data=tmp_path / "nope"))

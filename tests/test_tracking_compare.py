@@ -125,7 +125,9 @@ def test_compare_by_run_ids_without_gates_skips_the_gate_plot(store, tmp_path):
     uri, ids = store
     result = compare_runs(uri, tmp_path / "out", run_ids=[ids[2]])
     assert [row["algorithm"] for row in result.rows] == ["grpo"]
-    assert result.run_id is None  # no experiment given, none asked for
+    # logged as the help says: into the experiment of the run compared
+    comparison = client(uri).get_run(result.run_id)
+    assert comparison.info.experiment_id == client(uri).get_run(ids[2]).info.experiment_id
     names = {p.name for p in result.files}
     assert "success_per_round.png" in names and "gate_statistics.png" not in names
 
@@ -160,3 +162,15 @@ def test_compare_leaves_out_runs_that_did_not_finish_unless_asked(store, tmp_pat
     killed = [run_id for run_id, status in statuses.items() if status == "KILLED"]
     with pytest.raises(ConfigError, match="none of the 1 runs finished .*--include-unfinished"):
         compare_runs(uri, tmp_path / "c", run_ids=killed)
+
+
+def test_compare_command_refuses_a_missing_store(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sdar_core.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["compare", "--experiment", "sdar"])
+    assert isinstance(result.exception, ConfigError)
+    assert str(tmp_path / "runs" / "embedded" / "mlflow.db") in str(result.exception)
+    assert not (tmp_path / "runs").exists()  # no empty store was created

@@ -48,6 +48,9 @@ class EvalConfig(BaseModel):
     device: Device = "cpu"
     dtype: DtypeName = "float32"
     show_progress: bool = True
+    keep_texts: bool = Field(
+        default=True, description="keep each turn's model text in the results JSON"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EvalConfig:

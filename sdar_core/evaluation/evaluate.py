@@ -20,9 +20,9 @@ text, so the same skills for the same task) go into the system message, as many 
 
 The artifact (written to a temporary file and renamed) holds the config, the metrics of the
 environment's registered metrics function (flat `{name: float}`, KFP-style) and every episode
-(task, run, won, steps, invalid actions, reward, actions, the retrieved skills' names, and a
-SHA-256 of the model's texts, so two evaluations can be compared text for text without storing
-the texts).
+(task, run, won, steps, invalid actions, reward, actions, the retrieved skills' names, the
+model's text of every turn unless `keep_texts` is off, and a SHA-256 of those texts, so two
+evaluations can be compared text for text even without them).
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def _play(env, actor, index, tasks: list[str], chunk: list[int], run: int, confi
         turn += 1
     out = []
     for slot, (i, record, history) in enumerate(zip(chunk, records, env.histories(), strict=True)):
+        texts = [t.model_text for t in history.turns]
         out.append(
             {
                 "task_id": tasks[i],
@@ -136,9 +137,8 @@ def _play(env, actor, index, tasks: list[str], chunk: list[int], run: int, confi
                 "webshop_reward": record.info.get("webshop_reward"),  # WebShop's score in [0, 1]
                 "actions": [t.action for t in history.turns],
                 "skills": [s.name for s in skills[slot] or ()],
-                "texts_sha256": hashlib.sha256(
-                    "\x00".join(t.model_text for t in history.turns).encode()
-                ).hexdigest(),
+                "texts": texts if config.keep_texts else None,
+                "texts_sha256": hashlib.sha256("\x00".join(texts).encode()).hexdigest(),
             }
         )
     return out

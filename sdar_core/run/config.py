@@ -135,6 +135,16 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     out_dir: Path = Field(default=Path("runs/embedded"), description="model, games, MLflow store")
+    model: str | None = Field(
+        default=None,
+        description="model folder, .gguf file, packaged model (smollm2) or hub id; "
+        "None: the tiny model built under out_dir",
+    )
+    data: Path | None = Field(
+        default=None,
+        description="the env's data folder (ALFWorld games, WebShop data files, Search-QA "
+        "parquet + corpus); None: games generated under out_dir (ALFWorld) or the shipped data",
+    )
     algorithm: str = Field(default="sdar", description="preset name (sdar algorithms)")
     env: str = "alfworld"
     rounds: int = Field(default=2, description="rollout -> teacher -> update rounds (R)")
@@ -185,7 +195,8 @@ class RunConfig(BaseModel):
                 )
             fields.setdefault("split", getattr(splits, split_field))
             data[name] = fields
-        if splits.shipped_dir is not None:  # shipped data: evaluate its first n_valid_games
+        if splits.shipped_dir is not None or data.get("data") is not None:
+            # shipped or given data: evaluate n_valid_games of its split
             n_valid = data.get("n_valid_games", cls.model_fields["n_valid_games"].default)
             data["eval"].setdefault("n_tasks", n_valid)
         return data
@@ -203,7 +214,7 @@ class RunConfig(BaseModel):
                 "choose an algorithm that only evaluates (vanilla, skill_prompt)"
             )
         check_group_size(self.algorithm, self.rollout.group_size)
-        if self.n_train_games < self.rollout.n_tasks:
+        if self.data is None and self.n_train_games < self.rollout.n_tasks:
             raise ConfigError(
                 f"rollout.n_tasks={self.rollout.n_tasks} needs at least that many training "
                 f"games, got n_train_games={self.n_train_games}: raise n_train_games"

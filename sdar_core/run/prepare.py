@@ -1,5 +1,9 @@
-"""The embedded run's inputs, made once under `out_dir` and reused by later runs: the tiny model,
-the games and the MLflow store with its experiment.
+"""The embedded run's inputs, made once under `out_dir` and reused by later runs: the model, the
+games and the MLflow store with its experiment.
+
+The model is `config.model` when that is a model folder (used in place); a .gguf file, a packaged
+model name (`smollm2`) or a hub id is imported once into `out_dir/models/<name>` and reused;
+without `config.model` the tiny model is built at `out_dir/model`. `config.data` is used in place.
 
 The games are generated ALFWorld games, or, for a benchmark with shipped data (WebShop, Search-QA;
 `ENV_DATA` in config.py), the shipped folder itself, used in place and never copied.
@@ -15,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdar_core.errors import ArtifactError
 from sdar_core.run.config import RunConfig, env_data
 
 __all__ = ["PreparedInputs", "prepare_inputs"]
@@ -29,16 +34,37 @@ class PreparedInputs:
     pipeline_root: Path
 
 
-def _model(out: Path) -> Path:
+def _model(out: Path, source: str | None) -> Path:
     from sdar_core.models import build_tiny_model
 
+    if source is not None:
+        return _given_model(out, source)
     model_dir = out / "model"
     if not (model_dir / "config.json").is_file():
         build_tiny_model(model_dir)  # refuses a non-empty folder: it is never deleted here
     return model_dir
 
 
+def _given_model(out: Path, source: str) -> Path:
+    if (Path(source) / "config.json").is_file():
+        return Path(source).resolve()
+    from sdar_core.models.importer import import_model
+
+    name = Path(source).stem if Path(source).is_file() else source.replace("/", "--")
+    model_dir = out / "models" / name
+    if (model_dir / "config.json").is_file():
+        return model_dir
+    return import_model(source, model_dir, overwrite=True)
+
+
 def _games(out: Path, config: RunConfig) -> Path:
+    if config.data is not None:
+        if not config.data.is_dir():
+            raise ArtifactError(
+                f"data folder {config.data} does not exist: pass the {config.env} data folder "
+                "(sdar gen-games writes ALFWorld games) or leave data out"
+            )
+        return config.data.resolve()
     shipped = env_data(config.env).shipped_dir
     if shipped is not None:
         return shipped()
@@ -75,7 +101,7 @@ def prepare_inputs(config: RunConfig) -> PreparedInputs:
         tracking_uri, config.experiment, artifact_root=out / "mlruns" if local_store else None
     )
     return PreparedInputs(
-        model_dir=_model(out),
+        model_dir=_model(out, config.model),
         games_dir=_games(out, config),
         tracking_uri=tracking_uri,
         experiment_id=experiment_id,

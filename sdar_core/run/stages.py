@@ -67,14 +67,37 @@ def parse_config(cls: type[C], config_json: str, **overrides: Any) -> C:
 
 
 def start_tracking_stage(
-    tracking_uri: str, experiment: str, run_name: str, params: dict[str, Any]
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    params: dict[str, Any],
+    *,
+    inputs: dict[str, Any],
+    profile: str,
 ) -> str:
-    """Create the pipeline's MLflow run and log its parameters once; return the run id."""
+    """Create the pipeline's MLflow run, log its parameters once (with the model and data as
+    `model.uri`, `model.sha256`, `data.uri`, `data.sha256`; a hash is "unknown" where the
+    launcher could not read the files) and tag it with algorithm, env, seed and preset (the
+    profile whose stage defaults it ran with); return the run id."""
     from sdar_core.tracking import start_run
 
     seed = params.get("rollout_config", {}).get("seed")
-    flat = {"seed": seed} | params
-    return start_run(tracking_uri, experiment, run_name=run_name, params=flat)
+    identity = {
+        kind: {
+            "uri": inputs[f"{kind}_uri"],
+            "sha256": inputs.get(f"{kind}_sha256") or "unknown",
+        }
+        for kind in ("model", "data")
+    }
+    flat = {"seed": seed} | params | identity
+    tags = {
+        "algorithm": str(params["algorithm"]),
+        "env": str(params["env"]),
+        "seed": str(seed),
+        "preset": profile,
+        "model": Path(str(inputs["model_uri"]).rstrip("/")).name,
+    }
+    return start_run(tracking_uri, experiment, run_name=run_name, params=flat, tags=tags)
 
 
 # KFP's final task states -> the MLflow status of a run that had not ended by then

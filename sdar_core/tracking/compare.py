@@ -178,8 +178,8 @@ def compare_runs(
     log_to: str | None = None,
     include_unfinished: bool = False,
 ) -> ComparisonResult:
-    """Compare runs (module docstring); with `log_to`, log the outputs to a run in that
-    experiment (default: the compared experiment, when one was given)."""
+    """Compare runs (module docstring) and log the outputs to a run in experiment `log_to`
+    (default: the compared experiment, or that of the first run given)."""
     loaded = load_runs(tracking_uri, run_ids=run_ids, experiment=experiment)
     records = [r for r in loaded if include_unfinished or r.status == "FINISHED"]
     left_out = [f"{r.run_id} ({r.status})" for r in loaded if r not in records]
@@ -203,9 +203,15 @@ def compare_runs(
         figure = plot_groups(panels, out / name, title=title)
         if figure is not None:
             files.append(figure)
-    target = log_to or experiment
+    target = log_to or experiment or _experiment_of(tracking_uri, records[0].run_id)
     run_id = None if target is None else _log(tracking_uri, target, records, files)
     return ComparisonResult(rows=rows, out_dir=out, files=files, run_id=run_id, left_out=left_out)
+
+
+def _experiment_of(tracking_uri: str, run_id: str) -> str:
+    mlflow_client = client(tracking_uri)
+    experiment_id = mlflow_client.get_run(run_id).info.experiment_id
+    return mlflow_client.get_experiment(experiment_id).name
 
 
 def _log(tracking_uri: str, experiment: str, records, files: list[Path]) -> str:

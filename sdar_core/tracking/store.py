@@ -19,6 +19,7 @@ from sdar_core.errors import ConfigError
 __all__ = [
     "client",
     "end_runs_named",
+    "existing_store_uri",
     "finish_run",
     "flat_params",
     "prepare_experiment",
@@ -33,6 +34,21 @@ _MAX_VALUE = 6000  # and param values of at most 6000 characters
 def sqlite_uri(db_path: str | Path) -> str:
     """`sqlite:///<absolute path>` for a local store file."""
     return f"sqlite:///{Path(db_path).resolve()}"
+
+
+def existing_store_uri(uri_or_path: str) -> str:
+    """A tracking URI for reading runs: a path or sqlite URI becomes an absolute sqlite URI,
+    refused when the file is missing (MLflow would silently create an empty store there);
+    any other URI (http://...) is returned as is."""
+    if "://" in uri_or_path and not uri_or_path.startswith("sqlite:"):
+        return uri_or_path
+    path = Path(uri_or_path.removeprefix("sqlite:///") if "://" in uri_or_path else uri_or_path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no MLflow store at {path.resolve()}: run `sdar run` first, or pass "
+            "--tracking-uri (e.g. sqlite:///$PWD/runs/embedded/mlflow.db)"
+        )
+    return sqlite_uri(path)
 
 
 def client(tracking_uri: str) -> Any:
