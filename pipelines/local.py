@@ -5,6 +5,8 @@ Set-up happens here in the parent process (tiny model, games, MLflow store and e
 sdar_core.run.prepare), then `kfp.local.init(SubprocessRunner(use_venv=False))` runs each task as
 a subprocess of this Python, which has sdar_core and kfp installed (DESIGN.md §4). The "local"
 profile is compiled (resources, images, secrets and PVCs are ignored by kfp.local anyway).
+While it runs, the terminal shows one line per stage and a progress bar; everything kfp.local
+prints goes to `<out_dir>/logs/<run name>.log` (sdar_core.tracking.console).
 Afterwards the MLflow run is marked FINISHED, and the success table is read back from the
 evaluation artifacts in the run. A run that fails ends FAILED, one stopped by SIGTERM / SIGINT
 ends KILLED (sdar_core.run.interrupt).
@@ -20,9 +22,12 @@ re-run after a kill redoes only the unfinished stages, into the same MLflow run.
 `LocalRunResult.executed` lists the tasks that ran (the others came from the cache).
 """
 
+import contextlib
 import hashlib
 import json
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,7 @@ from pipelines.sdar_pipeline import PipelineOptions, build_pipeline
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.interrupt import closing_mlflow_run
 from sdar_core.run.identity import input_identity
+from sdar_core.tracking.console import ConsoleFilter
 
 __all__ = ["LocalRunResult", "run_local"]
 
@@ -46,6 +52,7 @@ class LocalRunResult:
     n_tasks: int = 0
     run_name: str = ""
     executed: tuple[str, ...] = ()  # tasks that ran; the other tasks were reused from the cache
+    log_path: Path | None = None
 
     @property
     def overhead_per_task(self) -> float:
@@ -123,9 +130,10 @@ def run_local(config: RunConfig) -> LocalRunResult:
 
     started = time.perf_counter()
     prepared = prepare_inputs(config)
-    setup_seconds = time.perf_counter() - started
     options = options_for(config)
     pipeline = build_pipeline(options)
+    identity = input_identity(str(prepared.model_dir), str(prepared.games_dir))
+    setup_seconds = time.perf_counter() - started
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(prepared.pipeline_root),
@@ -143,10 +151,20 @@ def run_local(config: RunConfig) -> LocalRunResult:
     }
     prefix = f"{options.name}-{run_key(options, arguments)}"
     run_name = _run_name(prefix, prepared.tracking_uri, config.experiment, config.resume)
+    log_path = config.out_dir.resolve() / "logs" / f"{run_name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"set-up {setup_seconds:.0f} s; task logs: {log_path}", flush=True)
     before = _task_dirs(prepared.pipeline_root)
     started, started_ms = time.perf_counter(), int(time.time() * 1000)
-    with closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name):
-        task = pipeline(run_name=run_name, **arguments)
+    try:
+        with (
+            closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name),
+            _quiet(log_path, count_tasks(options)),
+        ):
+            task = pipeline(run_name=run_name, **arguments)
+    except BaseException:
+        print(f"the pipeline failed: see {log_path}", file=sys.stderr)
+        raise
     pipeline_seconds = time.perf_counter() - started
     run_id = task.output
     finish_run(prepared.tracking_uri, run_id)
@@ -163,7 +181,19 @@ def run_local(config: RunConfig) -> LocalRunResult:
         n_tasks=count_tasks(options),
         run_name=run_name,
         executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),
+        log_path=log_path,
     )
+
+
+@contextlib.contextmanager
+def _quiet(log_path: Path, total_tasks: int) -> Iterator[None]:
+    """kfp.local's output and warnings into `log_path`; stage lines and a progress bar on the
+    terminal (`ConsoleFilter`). kfp.local makes its log handler on sys.stdout per task, so the
+    redirection reaches it."""
+    terminal = sys.stdout
+    with open(log_path, "a") as log, ConsoleFilter(log, terminal, total_tasks=total_tasks) as out:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            yield
 
 
 def count_tasks(options: PipelineOptions) -> int:

@@ -345,6 +345,7 @@ def run(
         f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task "
         "that ran)"
     )
+    typer.echo(f"task logs: {result.log_path}")
     typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")
 
 

@@ -165,15 +165,13 @@ class RunConfig(BaseModel):
     )
     index: IndexConfig = IndexConfig()
     sft: SFTConfig = SFTConfig(n_tasks=6, max_steps=20)
-    rollout: RolloutConfig = RolloutConfig(
-        n_tasks=4, group_size=4, max_steps=6, max_new_tokens=16, show_progress=False
-    )
+    rollout: RolloutConfig = RolloutConfig(n_tasks=4, group_size=4, max_steps=6, max_new_tokens=16)
     # the library defaults: the general skills + the task type's skill (~1,000 tiny-tokenizer
     # tokens for ALFWorld), as a cluster run gets them
-    teacher: TeacherConfig = TeacherConfig(show_progress=False)
+    teacher: TeacherConfig = TeacherConfig()
     # several optimizer steps per round (the authors take 256-sample mini-batches)
     update: UpdateConfig = UpdateConfig(lr=1e-4, mini_batch_size=32)
-    eval: EvalConfig = EvalConfig(max_steps=6, max_new_tokens=16, show_progress=False)
+    eval: EvalConfig = EvalConfig(max_steps=6, max_new_tokens=16)
 
     @model_validator(mode="before")
     @classmethod

@@ -47,16 +47,48 @@ def _by_task_type(results: dict[str, Any]) -> dict[str, float]:
     }
 
 
+# history panel -> {line label: metric}; "eval/success/<type>" and "update/*loss" are added per run
+HISTORY_PANELS: dict[str, dict[str, str]] = {
+    "success": {"rollouts": "rollout/success_rate", "evaluation": "eval/success/all"},
+    "evaluation success by task type": {},
+    "gate (update)": {
+        "gate mean": "update/sdar/gate_mean",
+        "fraction gate > 0.5": "update/sdar/gate_active_ratio",
+    },
+    "teacher - student gap": {
+        "teacher stage": "teacher/teacher_mean_gap",
+        "update": "update/teacher_gap",
+    },
+    "losses (update)": {},
+}
+
+
+def history_panels(metric_names: list[str]) -> dict[str, dict[str, str]]:
+    """HISTORY_PANELS with the run's own task types and loss terms filled in."""
+    panels = {name: dict(lines) for name, lines in HISTORY_PANELS.items()}
+    for name in sorted(metric_names):
+        rest = name.removeprefix("eval/success/")
+        if name.startswith("eval/success/") and rest != "all" and "_" not in rest:
+            panels["evaluation success by task type"][rest] = name
+        if name.startswith("update/") and name.endswith("loss"):
+            panels["losses (update)"][name.removeprefix("update/")] = name
+    return panels
+
+
 def _history_plot(mlflow_client: Any, run_id: str, folder: Path) -> Path | None:
-    from sdar_core.tracking.compare import GATE_METRICS, SUCCESS_METRICS
+    """Per round: success (rollouts, evaluation, per task type), gate statistics, the teacher-
+    student gap and the loss terms, one panel each."""
     from sdar_core.tracking.plots import plot_groups
 
-    run = mlflow_client.get_run(run_id)
+    logged = mlflow_client.get_run(run_id).data.metrics
     panels = {}
-    for name in (*SUCCESS_METRICS, *GATE_METRICS):
-        if name in run.data.metrics:
-            points = mlflow_client.get_metric_history(run_id, name)
-            panels[name] = {"this run": {int(p.step): [float(p.value)] for p in points}}
+    for panel, lines in history_panels(list(logged)).items():
+        groups = {}
+        for label, name in lines.items():
+            if name in logged:
+                points = mlflow_client.get_metric_history(run_id, name)
+                groups[label] = {int(p.step): [float(p.value)] for p in points}
+        panels[panel] = groups
     return plot_groups(panels, folder / "history.png", title="per round")
 
 

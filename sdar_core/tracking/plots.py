@@ -35,14 +35,36 @@ def _pyplot():
     return plt
 
 
+_FRACTIONS = ("success", "gate", "ratio", "rate")  # panels whose values lie in [0, 1]
+_COLUMNS = 3
+
+
+def _y_limits(ax, metric: str, groups: Groups) -> None:
+    """Fractions get [0, 1] (a little margin); a flat panel gets a symmetric margin of at least
+    0.5 instead of matplotlib's ±4% of nothing."""
+    values = [v for by_round in groups.values() for vs in by_round.values() for v in vs]
+    if any(word in metric for word in _FRACTIONS) and all(0 <= v <= 1 for v in values):
+        ax.set_ylim(-0.05, 1.05)
+    elif values and max(values) == min(values):
+        pad = max(0.5, 0.1 * abs(values[0]))
+        ax.set_ylim(values[0] - pad, values[0] + pad)
+
+
 def plot_groups(panels: Mapping[str, Groups], path: str | Path, *, title: str) -> Path | None:
-    """One panel per metric (x: round), one line per group; None when every panel is empty."""
+    """One panel per metric (x: round, integer ticks), one line per group, at most three panels
+    a row; None when every panel is empty."""
+    from matplotlib.ticker import MaxNLocator
+
     panels = {name: groups for name, groups in panels.items() if groups}
     if not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (metric, groups) in zip(axes[0], panels.items(), strict=True):
+    ncols = min(_COLUMNS, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (metric, groups) in zip(axes.flat, panels.items(), strict=False):
         for label, by_round in sorted(groups.items()):
             rounds = sorted(by_round)
             stats = [mean_interval(by_round[r]) for r in rounds]
@@ -57,7 +79,9 @@ def plot_groups(panels: Mapping[str, Groups], path: str | Path, *, title: str) -
                 )
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel("round")
-        ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _y_limits(ax, metric, groups)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, plt, Path(path))

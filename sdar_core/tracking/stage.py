@@ -7,7 +7,8 @@
 Metric names are `<stage>/<key>` with nested keys joined by "/" (e.g.
 `rollout/success_rate_by_task_type/pick_and_place_simple`, `update/sdar/gate_mean`); booleans
 become 0/1, strings and per-step histories are left out (the histories stay in the artifacts).
-On a clean exit the tracker also logs `<stage>/duration_s`, the wall time of the block.
+On a clean exit the tracker also logs `<stage>/duration_s`, the wall time of the block, and prints
+one line with the stage's name, round, seconds and key figures (`sdar_core.tracking.console`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class StageTracker:
         self.client = client(tracking_uri)
         self.run_id, self.stage, self.round = run_id, stage, round
         self._started = 0.0
+        self._logged: dict[str, float] = {}
 
     def __enter__(self) -> StageTracker:
         self._started = time.perf_counter()
@@ -53,13 +55,18 @@ class StageTracker:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
+            from sdar_core.tracking.console import stage_line
+
             seconds = time.perf_counter() - self._started
             self.log_numbers({f"{self.stage}/duration_s": seconds})
+            # one line per stage: the embedded run echoes it, a pod log keeps it
+            print(stage_line(self.stage, self.round, seconds, self._logged), flush=True)
 
     def log(self, summary: Mapping[str, Any]) -> dict[str, float]:
         """Log the flattened `summary` as `<stage>/...`; return what was logged."""
         flat = flatten_metrics(summary, prefix=f"{self.stage}/")
         self.log_numbers(flat)
+        self._logged |= flat
         return flat
 
     def log_numbers(self, numbers: Mapping[str, float]) -> None:

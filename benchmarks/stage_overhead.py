@@ -1,0 +1,89 @@
+"""Benchmark the embedded runner's overhead per task: what a pipeline task costs before its stage
+starts working.
+
+Under kfp.local every task is a fresh interpreter that imports kfp's executor, the component
+body's `sdar_core.run.stages`, and whatever its stage function imports, and opens an MLflow
+client. Part 1 times exactly that, per stage, in fresh interpreters (median of `--repeats`).
+Part 2 (`--pipeline`) runs a small embedded pipeline (vanilla on ALFWorld: start tracking, two
+importers, index, one evaluation; tiny model, 2 games) and prints the runner overhead per task
+as `sdar run` reports it: (pipeline wall time - time inside the stages) / tasks.
+
+Usage:  python benchmarks/stage_overhead.py [--repeats 3] [--pipeline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_COMMON = (
+    "import kfp.dsl.executor_main\n"
+    "from sdar_core.run.stages import Tracking\n"
+    "from sdar_core.tracking.store import client\n"
+    "client('sqlite:///{db}').search_experiments()\n"
+)
+# what each stage function imports before its work starts (sdar_core/run/stages.py)
+STAGE_IMPORTS = {
+    "start_tracking": "from sdar_core.tracking import start_run\n",
+    "index_skills": "from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir\n",
+    "generate_rollouts": "from sdar_core.algos import get_algorithm\n"
+    "from sdar_core.rollout import RolloutConfig, generate_rollouts\n",
+    "score_teacher": "from sdar_core.teacher import TeacherConfig, score_teacher\n",
+    "sdar_update": "from sdar_core.train import UpdateConfig, sdar_update\n",
+    "evaluate": "from sdar_core.algos import get_algorithm\n"
+    "from sdar_core.evaluation import EvalConfig, evaluate\n",
+}
+
+
+def time_imports(stage: str, db: Path, repeats: int) -> float:
+    code = _COMMON.format(db=db) + STAGE_IMPORTS[stage]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def pipeline_overhead(out: Path) -> tuple[float, int]:
+    from pipelines.local import run_local
+    from sdar_core.evaluation import EvalConfig
+    from sdar_core.run import RunConfig
+
+    config = RunConfig(
+        out_dir=out,
+        algorithm="vanilla",
+        n_train_games=4,
+        n_valid_games=2,
+        eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
+    )
+    result = run_local(config)
+    return result.overhead_per_task, result.n_tasks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="fresh interpreters per stage")
+    parser.add_argument("--pipeline", action="store_true", help="also run a small pipeline")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "mlflow.db"
+        from sdar_core.tracking import prepare_experiment
+        from sdar_core.tracking.store import sqlite_uri
+
+        prepare_experiment(sqlite_uri(db), "bench")  # migrations happen here, not in the timing
+        print("fresh-interpreter start-up per task (kfp executor + stage imports + MLflow client)")
+        for stage in STAGE_IMPORTS:
+            print(f"  {stage:18s} {time_imports(stage, db.resolve(), args.repeats):5.2f} s")
+        if args.pipeline:
+            overhead, n_tasks = pipeline_overhead(Path(tmp) / "run")
+            print(f"embedded pipeline: {overhead:.2f} s runner overhead per task ({n_tasks} tasks)")
+
+
+if __name__ == "__main__":
+    main()
