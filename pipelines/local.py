@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.sdar_pipeline import PipelineOptions, build_pipeline
+from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.interrupt import closing_mlflow_run
 from sdar_core.run.identity import input_identity
@@ -141,13 +141,14 @@ def run_local(config: RunConfig) -> LocalRunResult:
         enable_caching=True,
     )
     identity = input_identity(str(prepared.model_dir), str(prepared.games_dir))
+    used = used_stage_configs(options, options.check())  # the compiled graph's parameters
     arguments = {
         "model_uri": str(prepared.model_dir),
         "games_uri": str(prepared.games_dir),
         "mlflow_tracking_uri": prepared.tracking_uri,
         "experiment": config.experiment,
         "inputs_json": json.dumps(identity, sort_keys=True),
-        **stage_config_json(config),
+        **{k: v for k, v in stage_config_json(config).items() if k in used},
     }
     prefix = f"{options.name}-{run_key(options, arguments)}"
     run_name = _run_name(prefix, prepared.tracking_uri, config.experiment, config.resume)

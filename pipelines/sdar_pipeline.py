@@ -67,6 +67,10 @@ class PipelineOptions:
     pvc_name: str | None = None
     mlflow_secret: str = "mlflow-credentials"
     exit_handler: bool = True  # end the MLflow run FAILED / KILLED however the pipeline ends
+    # GPU tasks: node labels they must run on, and whether they tolerate the usual GPU taint
+    # (nvidia.com/gpu, NoSchedule)
+    gpu_node_selector: tuple[tuple[str, str], ...] = ()
+    gpu_toleration: bool = False
     model_uri: str | None = None  # default of the model_uri parameter; None: required
     games_uri: str | None = None  # default of the games_uri parameter; None: required
 
@@ -134,10 +138,18 @@ def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> A
     res = PROFILES[options.profile][stage]
     task.set_display_name(label)
     task.set_cpu_request(res.cpu).set_memory_request(res.memory)
+    # limits equal to the requests: a stage that outgrows them is stopped, not its neighbours
+    task.set_cpu_limit(res.cpu).set_memory_limit(res.memory)
     task.set_container_image(res.image)
     gpus = options.num_gpus if res.gpus == "num_gpus" else res.gpus
     if gpus:
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(str(gpus))
+        for key, value in options.gpu_node_selector:
+            kubernetes.add_node_selector(task, label_key=key, label_value=value)
+        if options.gpu_toleration:
+            kubernetes.add_toleration(
+                task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"
+            )
     if stage in RETRIED_STAGES:
         task.set_retry(**RETRY)
     task.set_caching_options(True)
@@ -230,15 +242,49 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
             _stages(o, algo, **data, **configs, **common)
         return track.output
 
-    # the data URIs given at compile time become their parameters' defaults
-    # (KFP passes them positionally, so a default for model_uri needs one for games_uri too)
-    given = tuple(uri for uri in (o.model_uri, o.games_uri) if uri is not None)
+    return dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")(
+        _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
+    )
+
+
+def used_stage_configs(options: PipelineOptions, algo: Any) -> set[str]:
+    """The stage-config parameters a graph reads: no sft_config without the warm start, no
+    rollout/update configs without rounds, no teacher_config for presets without a teacher."""
+    used = {"index_config", "eval_config"}
+    if options.warm_start:
+        used.add("sft_config")
+    if options.rounds:
+        used |= {"rollout_config", "update_config"}
+        if algo.needs_teacher:
+            used.add("teacher_config")
+    return used
+
+
+def _trimmed(pipeline_fn: Callable[..., Any], o: PipelineOptions, used: set[str]) -> Any:
+    """`pipeline_fn` with the unused stage-config parameters left out of its signature (they get
+    "{}", so the MLflow run logs no settings that nothing read) and the data URIs given at
+    compile time as their parameters' defaults. KFP reads the signature (`__signature__`) and
+    calls the function positionally."""
+    import inspect
+
+    from sdar_core.run.config import STAGE_CONFIGS
+
     if o.model_uri is not None and o.games_uri is None:
         raise ConfigError("a compiled-in model_uri needs games_uri too: pass --data as well")
-    sdar_pipeline.__defaults__ = (*given, *sdar_pipeline.__defaults__)
-    return dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")(
-        sdar_pipeline
-    )
+    given = {"model_uri": o.model_uri, "games_uri": o.games_uri}
+    params = [
+        p.replace(default=given[p.name]) if given.get(p.name) is not None else p
+        for p in inspect.signature(pipeline_fn).parameters.values()
+        if p.name not in STAGE_CONFIGS or p.name in used
+    ]
+    unused = {name: "{}" for name in STAGE_CONFIGS if name not in used}
+    names = [p.name for p in params]
+
+    def pipeline(*values: Any) -> Any:
+        return pipeline_fn(**dict(zip(names, values, strict=True)), **unused)
+
+    pipeline.__signature__ = inspect.signature(pipeline_fn).replace(parameters=params)
+    return pipeline
 
 
 def _stages(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make local-run: the SDAR pipeline on a local kind cluster with Kubeflow Pipelines standalone.
 #
+# Versions: the KFP SDK is 2.17.0 (pyproject.toml); the backend installed here is 2.14.3, the last
+# release whose object store is MinIO, which the input upload below relies on.
 # Steps: check prerequisites; install the project; create the kind cluster; install KFP at a
 # pinned version; build the CPU image and load it into kind; start an MLflow server in the
 # cluster (or use MLFLOW_URI); prepare the tiny model and games and copy them into KFP's object
@@ -138,11 +140,29 @@ spec:
         - name: mlflow
           image: ${CPU_IMAGE}
           command: [mlflow, server, --host, 0.0.0.0, --port, "5000",
-                    --backend-store-uri, sqlite:////tmp/mlflow/mlflow.db,
-                    --artifacts-destination, /tmp/mlflow/artifacts, --serve-artifacts,
+                    --backend-store-uri, sqlite:////mlflow/mlflow.db,
+                    --artifacts-destination, /mlflow/artifacts, --serve-artifacts,
                     --allowed-hosts, "*"]
           ports: [{containerPort: 5000}]
-          resources: {requests: {cpu: 500m, memory: 1Gi}}
+          resources:
+            requests: {cpu: 500m, memory: 1Gi}
+            limits: {cpu: "2", memory: 2Gi}
+          readinessProbe:
+            httpGet: {path: /health, port: 5000}
+            initialDelaySeconds: 10
+            periodSeconds: 5
+          volumeMounts: [{name: store, mountPath: /mlflow}]
+      volumes:
+        - name: store
+          persistentVolumeClaim: {claimName: mlflow-store}
+---
+# the store survives pod restarts (kind's default storage class provisions it)
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: mlflow-store, namespace: mlflow}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 5Gi}}
 ---
 apiVersion: v1
 kind: Service
@@ -155,7 +175,12 @@ YAML
 
 upload_inputs() {
   step "prepare the tiny model and games and copy them into KFP's object store (MinIO)"
-  run "${BIN}/sdar" build-model "${WORK}/model"
+  # re-runnable: the model and games of an earlier run are reused
+  if [[ "${DRY_RUN}" != "1" && -f "${WORK}/model/config.json" ]]; then
+    echo "reusing the model at ${WORK}/model"
+  else
+    run "${BIN}/sdar" build-model "${WORK}/model"
+  fi
   run "${BIN}/sdar" gen-games "${WORK}/games" --n-train 12 --n-valid-seen 12 \
     --n-valid-unseen 0 --overwrite
   local pod="<minio pod>"

@@ -368,6 +368,13 @@ def compile_(
     mlflow_secret: Annotated[str, typer.Option(help="secret with MLflow username/password")] = (
         "mlflow-credentials"
     ),
+    gpu_node_selector: Annotated[
+        list[str] | None,
+        typer.Option(help="node label KEY=VALUE the GPU tasks must run on (repeat)"),
+    ] = None,
+    gpu_toleration: Annotated[
+        bool, typer.Option(help="GPU tasks tolerate the nvidia.com/gpu:NoSchedule taint")
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(help="default of the model_uri parameter (artifact URI) [default: none]"),
@@ -381,6 +388,12 @@ def compile_(
 ) -> None:
     """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
     pipelines = _pipelines()
+    selector = []
+    for item in gpu_node_selector or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--gpu-node-selector {item!r}: write KEY=VALUE")
+        selector.append((key, value))
     options = pipelines.PipelineOptions(
         algorithm=algorithm,
         env=env,
@@ -392,6 +405,8 @@ def compile_(
         mlflow_secret=mlflow_secret,
         model_uri=model,
         games_uri=data,
+        gpu_node_selector=tuple(selector),
+        gpu_toleration=gpu_toleration,
     )
     typer.echo(pipelines.compile_pipeline(options, out))
 

@@ -81,9 +81,10 @@ def test_every_preset_compiles_with_the_expected_tasks(tmp_path, algorithm):
     assert spec["pipelineInfo"]["name"] == f"sdar-alfworld-{algorithm}-r{rounds}".replace("_", "-")
     loaded = components.load_component_from_file(str(path))
     assert loaded.name == spec["pipelineInfo"]["name"]
-    assert {"model_uri", "games_uri", "mlflow_tracking_uri", "rollout_config"} <= set(
+    assert {"model_uri", "games_uri", "mlflow_tracking_uri", "eval_config"} <= set(
         loaded.component_spec.inputs
     )
+    assert ("rollout_config" in loaded.component_spec.inputs) == (rounds > 0)
 
 
 def test_sdar_rounds_chain_checkpoints_and_teacher_scores(tmp_path):
@@ -342,3 +343,24 @@ def test_every_help_writes_defaults_one_way(command):
 
     text = re.sub(r"\s+", " ", cli(command, "--help").output)
     assert "(default:" not in text
+
+
+def test_gpu_placement_limits_and_only_the_stage_configs_a_preset_reads(tmp_path):
+    out = tmp_path / "p.yaml"
+    args = ("--gpu-node-selector", "pool=a100", "--gpu-toleration", "--algorithm", "grpo")
+    result = cli("compile", str(out), *args, "--rounds", "1")
+    assert result.exit_code == 0, result.output
+    spec, platform = list(yaml.safe_load_all(out.read_text()))
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    rollout = executors["exec-generate-rollouts"]
+    assert rollout["nodeSelector"]["labels"] == {"pool": "a100"}
+    assert rollout["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert "nodeSelector" not in executors["exec-start-tracking"]
+    resources = spec["deploymentSpec"]["executors"]["exec-generate-rollouts"]["container"]
+    assert (
+        resources["resources"]["resourceCpuLimit"] == resources["resources"]["resourceCpuRequest"]
+    )
+    assert resources["resources"]["resourceMemoryLimit"] == "64Gi"
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert {"rollout_config", "update_config"} <= set(params)
+    assert not {"teacher_config", "sft_config"} & set(params)  # grpo: no teacher, no warm start
