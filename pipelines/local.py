@@ -25,6 +25,7 @@ re-run after a kill redoes only the unfinished stages, into the same MLflow run.
 import contextlib
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -128,6 +129,8 @@ def run_local(config: RunConfig) -> LocalRunResult:
 
     from sdar_core.tracking.store import client, end_runs_named, finish_run
 
+    # the success table downloads evaluation JSONs: no progress bar for those on the terminal
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     started = time.perf_counter()
     prepared = prepare_inputs(config)
     options = options_for(config)
