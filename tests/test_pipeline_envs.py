@@ -39,7 +39,10 @@ def tracking(tmp_path_factory) -> Tracking:
     from sdar_core.tracking.store import sqlite_uri
 
     uri = sqlite_uri(tmp_path_factory.mktemp("mlflow") / "mlflow.db")
-    return Tracking(uri, start_tracking_stage(uri, "envs", "envs", {}))
+    inputs = {"model_uri": "model", "data_uri": "data"}
+    params = {"algorithm": "sdar", "env": "alfworld"}
+    run_id = start_tracking_stage(uri, "envs", "envs", params, inputs=inputs, profile="local")
+    return Tracking(uri, run_id)
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -91,8 +91,8 @@ def start_tracking_stage(
     }
     flat = {"seed": seed} | params | identity
     tags = {
-        "algorithm": str(params["algorithm"]),
-        "env": str(params["env"]),
+        "algorithm": str(params.get("algorithm")),
+        "env": str(params.get("env")),
         "seed": str(seed),
         "preset": profile,
         "model": Path(str(inputs["model_uri"]).rstrip("/")).name,
