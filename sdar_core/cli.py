@@ -24,12 +24,27 @@ _DEBUG = {"on": False}  # set by --debug before any command runs
 EXIT_USAGE = 2  # the exit status of a bad flag (click's), also used for bad input
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sdar {version('sdar')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="show the full traceback when a command fails")
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
+    """Train multi-turn LLM agents with GRPO plus SDAR's gated self-distillation."""
     _DEBUG["on"] = debug
 
 
@@ -58,26 +73,6 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"error: {error_message(err)}", err=True)
         typer.echo("(run with sdar --debug ... for the traceback)", err=True)
         sys.exit(EXIT_USAGE)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from importlib.metadata import version
-
-        typer.echo(f"sdar {version('sdar')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Train multi-turn LLM agents with GRPO plus SDAR's gated self-distillation."""
 
 
 @app.command("algorithms")
@@ -303,7 +298,7 @@ def run(
         typer.Option(
             "--resume/--no-resume",
             help="reuse the stages an earlier run with the same settings finished, e.g. after a "
-            "kill (default: yes); --no-resume starts a new MLflow run",
+            "kill; --no-resume starts a new MLflow run [default: yes]",
         ),
     ] = None,
     config: Annotated[
