@@ -34,7 +34,7 @@ class PreparedInputs:
     pipeline_root: Path
 
 
-def _model(out: Path, source: str | None) -> Path:
+def _model(out: Path, source: str | None = None) -> Path:
     from sdar_core.models import build_tiny_model
 
     if source is not None:
@@ -54,7 +54,7 @@ def _given_model(out: Path, source: str) -> Path:
     model_dir = out / "models" / name
     if (model_dir / "config.json").is_file():
         return model_dir
-    return import_model(source, model_dir, overwrite=True)
+    return import_model(source, model_dir)  # refuses a non-empty folder: never deleted here
 
 
 def _games(out: Path, config: RunConfig) -> Path:
