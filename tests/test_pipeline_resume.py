@@ -17,7 +17,8 @@ from sdar_core.run import RunConfig
 from sdar_core.tracking.store import client
 
 pytestmark = pytest.mark.slow
-TASK = re.compile(r"Executing task .*?'(?P<name>[a-z0-9-]+)'")
+# the runner prints "[sdar] task <name>" as it starts each task (kfp's own lines go to the log)
+TASK = re.compile(r"\[sdar\] task (?P<name>[a-z0-9-]+)")
 
 
 def _history_steps(mlflow_client, run_id: str, name: str) -> list[int]:
@@ -46,7 +47,7 @@ def test_a_run_killed_during_the_update_resumes_with_every_finished_stage(tmp_pa
         text=True,
     )
     started = []
-    for line in killed.stdout:  # kfp.local logs each task as it starts it
+    for line in killed.stdout:  # the runner announces each task as it starts it
         if found := TASK.search(line):
             started.append(found["name"])
             if found["name"] == "sdar-update":

@@ -23,7 +23,7 @@ def test_console_filter_logs_everything_and_echoes_stage_lines_only():
     out.write(stage[:10])  # lines arrive in pieces
     out.write(stage[10:] + "\nevaluate:  50%|#####     | 1/2 [00:01<00:01]\r")
     assert log.getvalue().startswith(kfp_noise)
-    assert terminal.getvalue() == stage.strip() + "\n"
+    assert terminal.getvalue() == f"{MARK}task evaluate\n" + stage.strip() + "\n"
     assert "\x1b[" not in terminal.getvalue()
 
 

@@ -8,8 +8,8 @@ task as a subprocess and prints the task's output line by line into `sys.stdout`
 writes all of them to the log, echoes the `MARK` lines, counts kfp's "Executing task" lines on a
 progress bar over the pipeline's tasks, and shows a stage's own tqdm progress (the subprocess
 writes its bar refreshes as lines ending in carriage returns, which text-mode pipes split into
-lines) as that bar's postfix. The bar is drawn only on a terminal; piped output gets the stage
-lines alone, with no colour codes.
+lines) as that bar's postfix. The bar is drawn only on a terminal; piped output gets, in its
+place, one `[sdar] task <name>` line as each task starts, and no colour codes.
 """
 
 from __future__ import annotations
@@ -76,9 +76,12 @@ class ConsoleFilter(io.TextIOBase):
     def _line(self, line: str) -> None:
         if MARK in line:
             self._echo(line[line.index(MARK) :])
-        elif self._bar is not None and (started := _TASK_START.search(line)):
-            self._bar.update(1)
-            self._bar.set_postfix_str(started.group(1))
+        elif started := _TASK_START.search(line):
+            if self._bar is None:  # no bar to draw: one short line per task instead
+                self._echo(f"{MARK}task {started.group(1)}")
+            else:
+                self._bar.update(1)
+                self._bar.set_postfix_str(started.group(1))
         elif self._bar is not None and (progress := _TQDM.match(line)):
             self._bar.set_postfix_str(
                 f"{progress['desc'].strip()} {progress['n']}/{progress['total']}"
