@@ -219,8 +219,8 @@ def update_stage(
         given = json.loads(config_json or "{}")
     except json.JSONDecodeError:
         given = {}
-    length = {} if isinstance(given, dict) and given.get("total_iterations") else None
-    fields = {"total_iterations": total_rounds} if length is None else {}
+    has_length = isinstance(given, dict) and given.get("total_iterations")
+    fields = {} if has_length else {"total_iterations": total_rounds}
     config = parse_config(UpdateConfig, config_json, algorithm=algorithm, **fields)
     with tracking.stage("update", round) as tracker:
         if num_gpus > 1:

@@ -67,8 +67,6 @@ from sdar_core.train.state import STATE_DIR, TrainerCounters, read_counters, wri
 
 __all__ = ["add_start_logprobs", "build_rl_samples", "sample_rewards", "sdar_update"]
 
-_ENGINE_STATE = {"torch": "torch", "deepspeed": "deepspeed"}  # subfolder of trainer_state/
-
 
 def sdar_update(
     model_dir: str | os.PathLike[str],
@@ -101,7 +99,7 @@ def sdar_update(
     timings = {}
     if carried is not None:
         started = time.perf_counter()
-        engine.load_state(_state_location(model_dir, carried) / _ENGINE_STATE[config.backend])
+        engine.load_state(_state_location(model_dir, carried) / config.backend)
         timings["state_load_seconds"] = time.perf_counter() - started
     clip = {
         name: getattr(config, name)
@@ -171,11 +169,11 @@ def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics
     if is_main_process():
         for folder in {staging, target}:
             shutil.rmtree(folder, ignore_errors=True)
-        (target / _ENGINE_STATE[config.backend]).mkdir(parents=True)
+        (target / config.backend).mkdir(parents=True)
         staging.mkdir(parents=True, exist_ok=True)
     barrier()
     started = time.perf_counter()
-    engine.save_state(target / _ENGINE_STATE[config.backend])
+    engine.save_state(target / config.backend)
     barrier()
     if is_main_process():
         if target is not staging:
@@ -318,8 +316,9 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
     """Samples with response_mask, old/teacher log-probs and token advantages."""
     episodes = [f"{g}/{m}" for g, m in zip(rows["group_id"], rows["member"], strict=True)]
     penalty = algo.invalid_action_penalty
+    per_episode = episode_level_rewards(rows, episodes, invalid_action_penalty=penalty)
     if algo.stats_over == "episode":
-        rewards = episode_level_rewards(rows, episodes, invalid_action_penalty=penalty)
+        rewards = per_episode
     else:
         rewards = sample_rewards(rows, invalid_action_penalty=penalty)
     advantages, metrics = get_advantage_estimator(algo.advantage_estimator)(
@@ -341,9 +340,7 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
             columns["teacher_logprobs"] = list(rows["teacher_logprobs"][i])
         samples.append(Sample(list(rows["prompt_ids"][i]), list(rows["response_ids"][i]), columns))
     metrics["reward/mean"] = float(rewards.mean())
-    metrics["reward/episode_mean"] = float(
-        episode_level_rewards(rows, episodes, invalid_action_penalty=penalty).mean()
-    )
+    metrics["reward/episode_mean"] = float(per_episode.mean())
     return samples, metrics
 
 
