@@ -167,3 +167,39 @@ def search_metrics(episodes: Sequence[dict[str, Any]], k: int) -> dict[str, floa
 
     infos = [{"data_source": e["task_type"], "em": float(e["won"])} for e in episodes]
     return success_metrics(episodes, k, _columns(episodes)) | eval_metrics(infos)
+
+
+def paired_difference_interval(
+    after: Sequence[bool], before: Sequence[bool], *, z: float = _Z975
+) -> tuple[float, float, float]:
+    """(difference, low, high): the success rate `after` minus `before`, measured on the same
+    episodes (same games, same seeds, in the same order), with Newcombe's (1998) hybrid score
+    interval for paired proportions (his method 10): the Wilson intervals of both rates,
+    combined with the correlation phi of the 2x2 table of outcomes (phi's numerator corrected by
+    n/2 when positive, and phi = 0 when a margin is empty)."""
+    if len(after) != len(before) or not after:
+        raise ValueError(
+            f"paired outcomes must be two non-empty lists of equal length, got {len(after)} "
+            f"and {len(before)}: evaluate both checkpoints on the same episodes"
+        )
+    n = len(after)
+    both = sum(1 for a, b in zip(after, before, strict=True) if a and b)
+    only_after = sum(1 for a, b in zip(after, before, strict=True) if a and not b)
+    only_before = sum(1 for a, b in zip(after, before, strict=True) if b and not a)
+    neither = n - both - only_after - only_before
+    p1, p2 = (both + only_after) / n, (both + only_before) / n
+    l1, u1 = wilson_interval(both + only_after, n, z=z)
+    l2, u2 = wilson_interval(both + only_before, n, z=z)
+    margins = (
+        (both + only_after) * (only_before + neither) * (both + only_before) * (only_after + neither)
+    )
+    phi = 0.0
+    if margins > 0:
+        cross = both * neither - only_after * only_before
+        if cross > 0:
+            cross = max(cross - n / 2, 0.0)
+        phi = cross / math.sqrt(margins)
+    low = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    diff = p1 - p2
+    return diff, max(-1.0, diff - low), min(1.0, diff + high)

@@ -193,10 +193,32 @@ class SFTConfig(TrainConfig):
     think_words: int | None = Field(
         default=None, description="keep only the first n words of the expert's thought"
     )
+    episodes_per_task: int = Field(
+        default=1, description="expert episodes per game (differing when explore is 'random')"
+    )
+    explore: Literal["ordered", "random"] = Field(
+        default="ordered",
+        description="how the expert orders equally likely unexplored receptacles: by name, or "
+        "at random per episode (demonstrations a searching student can imitate)",
+    )
+    skills_fraction: float = Field(
+        default=0.0,
+        description="share of expert episodes played with the retrieved skills in the prompt "
+        "(the expert then uses what they state), so the model learns to read its context; "
+        "needs the skill index",
+    )
+    skills_k: int = Field(default=1, description="task-specific skills retrieved per episode")
+    include_general: bool = Field(default=True, description="add the general skills first")
 
     @model_validator(mode="after")
     def _check_sft(self) -> SFTConfig:
-        for name, minimum in (("max_steps", 1), ("history_length", 0)):
+        if not 0.0 <= self.skills_fraction <= 1.0:
+            raise ConfigError(
+                f"skills_fraction must be in [0, 1], got {self.skills_fraction}: e.g. 0.5"
+            )
+        for name, minimum in (
+            ("max_steps", 1), ("history_length", 0), ("episodes_per_task", 1), ("skills_k", 1)
+        ):  # fmt: skip
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name} must be >= {minimum}, got {getattr(self, name)}")
         if self.n_tasks is not None and self.n_tasks < 1:

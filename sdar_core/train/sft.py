@@ -14,6 +14,7 @@ not in it get one search with the question, then the gold answer).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -36,10 +37,12 @@ EXPERTS: Registry[Callable[[], Any]] = Registry("expert policy")
 
 
 @EXPERTS.register("alfworld")
-def _alfworld_expert() -> Any:
+def _alfworld_expert(
+    *, explore_seed: int | None = None, homes_for: Callable[[Any], Any] | None = None
+) -> Any:
     from sdar_core.envs.alfworld import ExpertPolicy
 
-    return ExpertPolicy()
+    return ExpertPolicy(explore_seed=explore_seed, homes_for=homes_for)
 
 
 @EXPERTS.register("webshop")
@@ -67,11 +70,56 @@ def shorten_think(text: str, words: int | None) -> str:
     return _THINK.sub(lambda m: "<think>" + " ".join(m[1].split()[:words]) + "</think>", text, 1)
 
 
+def _make_expert(config: SFTConfig, episode_pass: int, homes_for) -> Any:
+    """The env's expert for one pass over the games; only ALFWorld's takes the options."""
+    factory = EXPERTS.get(config.env)
+    if config.env != "alfworld":
+        return factory()
+    seed = None if config.explore == "ordered" else config.seed * 1_000 + episode_pass
+    return factory(explore_seed=seed, homes_for=homes_for)
+
+
+def _with_skills(seed: int, episode_pass: int, task_id: str, fraction: float) -> bool:
+    """Whether this episode is played with skills in the prompt: a seeded draw per episode."""
+    if fraction <= 0.0:
+        return False
+    digest = hashlib.blake2b(f"{seed}\x00{episode_pass}\x00{task_id}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64 < fraction
+
+
+def _skill_homes(games_dir: Path) -> dict[str, str] | None:
+    """What the skills of the games' world state for the expert (miniature: the homes)."""
+    from sdar_core.envs.alfworld.generator import world_of
+    from sdar_core.envs.alfworld.miniature import HOMES, WORLD_NAME
+
+    if world_of(games_dir) != WORLD_NAME:
+        return None
+    return {obj.lower(): home.lower() for obj, home in HOMES.items()}
+
+
 def expert_transcripts(
-    games_dir: str | os.PathLike[str], config: SFTConfig
+    games_dir: str | os.PathLike[str], config: SFTConfig, *, skills_index: Any = None
 ) -> list[tuple[list[dict[str, str]], str]]:
-    """(prompt messages, expert text) for every step of every won expert episode."""
+    """(prompt messages, expert text) for every step of every won expert episode.
+
+    `episodes_per_task` passes over the games; with `skills_fraction`, a seeded share of the
+    episodes carries the retrieved skills in the system message (as the Skill-Prompt student
+    and the teacher see them) and its expert acts on what they state."""
+    if config.skills_fraction > 0 and skills_index is None:
+        raise SdarError(
+            f"skills_fraction={config.skills_fraction} needs the skill index: pass it (the "
+            "pipeline wires index_skills into the warm start) or set skills_fraction to 0"
+        )
+    homes = _skill_homes(Path(games_dir)) if config.env == "alfworld" else None
+    out: list[tuple[list[dict[str, str]], str]] = []
+    for episode_pass in range(config.episodes_per_task):
+        out += _expert_pass(games_dir, config, episode_pass, skills_index, homes)
+    return out
+
+
+def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, homes) -> list:
     from sdar_core.envs import make, stratified_task_ids
+    from sdar_core.skills.context import messages_with_skills
 
     env = make(
         config.env,
@@ -87,15 +135,31 @@ def expert_transcripts(
         )
         if not tasks:
             raise SdarError(f"no games in {games_dir} (split {config.split!r}): generate games")
-        policy = EXPERTS.get(config.env)()
+        skilled = [
+            _with_skills(config.seed, episode_pass, t, config.skills_fraction) for t in tasks
+        ]
+        skills: dict[int, Any] = {}
+        by_task = dict(zip(tasks, skilled, strict=True))
+        policy = _make_expert(
+            config, episode_pass, lambda record: homes if by_task[record.info["task_id"]] else None
+        )
         records = env.reset(task_ids=tasks)
         steps: list[list[tuple[list[dict[str, str]], str]]] = [[] for _ in tasks]
         while not all(r.done for r in records):
             prompts = env.prompts()
             texts = [shorten_think(t, config.think_words) for t in policy(records)]
             for slot, messages in enumerate(prompts):
-                if messages is not None:
-                    steps[slot].append((messages, texts[slot]))
+                if messages is None:
+                    continue
+                if skilled[slot]:
+                    if slot not in skills:
+                        query = records[slot].info.get("task_text") or tasks[slot]
+                        found = skills_index.retrieve(
+                            query, k=config.skills_k, include_general=config.include_general
+                        )
+                        skills[slot] = [r.skill for r in found]
+                    messages = messages_with_skills(messages, skills[slot], default_system=None)
+                steps[slot].append((messages, texts[slot]))
             records = env.step(texts)
     finally:
         env.close()
@@ -123,12 +187,21 @@ def warmstart_sft(
     games_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     config: SFTConfig,
+    *,
+    skills_index_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune on expert steps (module docstring); returns the metrics (also metrics.json)."""
+    """Fine-tune on expert steps (module docstring); returns the metrics (also metrics.json).
+    `skills_index_dir`: the skill index, needed when `config.skills_fraction` > 0."""
     from sdar_core.models import load_tokenizer
 
     tokenizer = load_tokenizer(model_config_dir(Path(model_dir)))
-    samples = expert_samples(expert_transcripts(games_dir, config), tokenizer)
+    index = None
+    if config.skills_fraction > 0 and skills_index_dir is not None:
+        from sdar_core.skills import load_index
+
+        index = load_index(skills_index_dir)
+    transcripts = expert_transcripts(games_dir, config, skills_index=index)
+    samples = expert_samples(transcripts, tokenizer)
     if not samples:
         raise SdarError("the expert won no episode: check the games (sdar gen-games verifies them)")
     head = PolicyHead(load_policy(model_dir, config), temperature=1.0, chunk_size=config.chunk_size)

@@ -10,6 +10,12 @@ commands) plus the goal, so its trajectories are honest warm-start data and an u
 model could in principle reach. It emits model-style text:
 `<think>reason</think><action>cmd</action>`.
 
+Two options serve warm starts that a student can imitate and that teach it to use skills:
+`rng` breaks ties between equally likely unexplored receptacles at random (seeded per episode),
+so the demonstrations spread over the search orders a student could take instead of always the
+first one listed; `homes` (object kind -> receptacle kind, what the skills in the prompt state)
+sends the expert to the object's home first, as a reader of those skills would.
+
 Departure from the reference: alfworld's handcoded expert and its planner expert both read the
 engine's hidden facts; ours does not, so it works unchanged on official and generated games.
 """
@@ -17,7 +23,7 @@ engine's hidden facts; ours does not, so it works unchanged on official and gene
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +63,8 @@ class ExpertAgent:
 
     task_type: str
     goal: dict[str, str | None]
+    homes: dict[str, str] | None = None  # object kind -> receptacle kind (lower case)
+    rng: np.random.Generator | None = None
     seen: dict[str, list[str]] = field(default_factory=dict)
     visited: set[str] = field(default_factory=set)
     placed: set[str] = field(default_factory=set)
@@ -145,8 +153,20 @@ class ExpertAgent:
             self.visited = {self.location} if self.location else set()
             unvisited = [r for r in self.receptacles if r not in self.visited] or self.receptacles
         target = self.goal["object"] or ""
+        home = (self.homes or {}).get(target)
+        at_home = [r for r in unvisited if kind_of(r) == home]
+        if at_home:
+            return f"The skills say a {target} is kept on the {home}; I go there.", (
+                f"go to {at_home[0]}"
+            )
         likely = _likely_kinds(target)
-        best = min(unvisited, key=lambda r: (kind_of(r) not in likely, _natural(r)))
+        rank = {r: (kind_of(r) not in likely, _natural(r)) for r in unvisited}
+        if self.rng is None:
+            best = min(unvisited, key=rank.__getitem__)
+        else:
+            top = min(rank.values())
+            ties = sorted((r for r in unvisited if rank[r][0] == top[0]), key=_natural)
+            best = ties[int(self.rng.integers(len(ties)))]
         return f"{why}; the {best} is unexplored, so I check it.", f"go to {best}"
 
     def _go_to_kind(self, kind: str, why: str) -> tuple[str, str]:
@@ -197,10 +217,27 @@ def _likely_kinds(obj_kind: str) -> frozenset[str]:
 
 
 class ExpertPolicy(SlotAgentPolicy):
-    """The expert over a batch: one `ExpertAgent` per slot, renewed when an episode starts."""
+    """The expert over a batch: one `ExpertAgent` per slot, renewed when an episode starts.
+
+    `explore_seed` (not None): random tie-breaks, seeded by (explore_seed, the episode's seed);
+    `homes_for(record)`: the conventions the expert may use in that episode (None: none)."""
+
+    def __init__(
+        self,
+        *,
+        explore_seed: int | None = None,
+        homes_for: Callable[[StepRecord], dict[str, str] | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.explore_seed = explore_seed
+        self.homes_for = homes_for
 
     def new_agent(self, record: StepRecord) -> ExpertAgent:
-        return ExpertAgent(record.info["task_type"], dict(record.info["goal"]))
+        rng = None
+        if self.explore_seed is not None:
+            rng = np.random.default_rng([self.explore_seed, record.info.get("episode_seed", 0)])
+        homes = self.homes_for(record) if self.homes_for is not None else None
+        return ExpertAgent(record.info["task_type"], dict(record.info["goal"]), homes, rng)
 
     def act(self, agent: ExpertAgent, record: StepRecord) -> str:
         return format_text(*agent.act(record.observation, record.info["admissible_actions"]))

@@ -33,14 +33,19 @@ from sdar_core.envs.alfworld.config import SPLITS, TASK_TYPES
 from sdar_core.envs.alfworld.engine import GameEngine
 from sdar_core.envs.alfworld.expert import ExpertAgent
 from sdar_core.envs.alfworld.games import GAME_FILE, TRAJ_FILE
+from sdar_core.envs.alfworld.miniature import WORLD_NAME as MINIATURE
+from sdar_core.envs.alfworld.miniature import sample_miniature_game
 from sdar_core.envs.alfworld.scene import Game, problem_text, sample_game
 from sdar_core.errors import ConfigError, SdarError
 from sdar_core.outputs import check_output_dir, manifest_of
 
-__all__ = ["GENERATOR_VERSION", "GenerationError", "generate_games", "write_game"]
+__all__ = ["GENERATOR_VERSION", "WORLDS", "GenerationError", "generate_games", "write_game"]
 
 GENERATOR_VERSION = "1"
 KIND = "alfworld_games"  # the manifest's marker: only a folder carrying it is ever replaced
+# "alfworld": rooms, objects and the six task types as in ALFWorld; "miniature": the small
+# world of miniature.py (one task type, household conventions), labelled as such everywhere
+WORLDS = ("alfworld", MINIATURE)
 
 
 class GenerationError(SdarError):
@@ -100,13 +105,16 @@ def _task_id(game: Game, seed: int, index: int) -> str:
 
 
 def _generate_split(
-    root: Path, split: str, count: int, seed: int, task_types, engine, max_steps: int
+    root: Path, split: str, count: int, seed: int, task_types, engine, max_steps: int, world: str
 ) -> list[str]:
     ids = []
     unseen = split == "valid_unseen"
     for index in range(count):
         rng = np.random.default_rng([seed, SPLITS.index(split), index])
-        game = sample_game(task_types[index % len(task_types)], rng, unseen=unseen)
+        if world == MINIATURE:
+            game = sample_miniature_game(rng)
+        else:
+            game = sample_game(task_types[index % len(task_types)], rng, unseen=unseen)
         task_id = _task_id(game, seed, index)
         folder = root / split / task_id
         write_game(folder, game, task_id, walkthrough=None)
@@ -119,6 +127,12 @@ def _generate_split(
         write_game(folder, game, task_id, walkthrough)
         ids.append(task_id)
     return ids
+
+
+def world_of(folder: Path) -> str:
+    """The world a games folder was generated in ("alfworld" for official or older games)."""
+    manifest = manifest_of(Path(folder))
+    return (manifest or {}).get("world", "alfworld")
 
 
 def is_games_dir(folder: Path) -> bool:
@@ -141,9 +155,17 @@ def generate_games(
     task_types: tuple[str, ...] = TASK_TYPES,
     max_expert_steps: int = 50,
     overwrite: bool = False,
+    world: str = "alfworld",
 ) -> dict:
-    """Generate, verify and write games; returns the manifest (also written to manifest.json)."""
+    """Generate, verify and write games; returns the manifest (also written to manifest.json).
+    `world="miniature"` writes the miniature world's games (miniature.py; task_types ignored)."""
     out_dir = Path(out_dir)
+    if world not in WORLDS:
+        raise ConfigError(f"world={world!r} is not a game world: choose one of {list(WORLDS)}")
+    if world == MINIATURE:
+        from sdar_core.envs.alfworld.miniature import TASK_TYPE
+
+        task_types = (TASK_TYPE,)
     counts = {"train": n_train, "valid_seen": n_valid_seen, "valid_unseen": n_valid_unseen}
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ConfigError(f"game counts {counts} must be >= 0 with at least one > 0")
@@ -159,12 +181,15 @@ def generate_games(
     engine = GameEngine()
     try:
         games = {
-            split: _generate_split(tmp, split, n, seed, tuple(task_types), engine, max_expert_steps)
+            split: _generate_split(
+                tmp, split, n, seed, tuple(task_types), engine, max_expert_steps, world
+            )
             for split, n in counts.items()
         }
         manifest = {
             "kind": KIND,
             "generator_version": GENERATOR_VERSION,
+            "world": world,
             "seed": seed,
             "counts": counts,
             "task_types": list(task_types),
