@@ -190,9 +190,8 @@ def paired_difference_interval(
     p1, p2 = (both + only_after) / n, (both + only_before) / n
     l1, u1 = wilson_interval(both + only_after, n, z=z)
     l2, u2 = wilson_interval(both + only_before, n, z=z)
-    margins = (
-        (both + only_after) * (only_before + neither) * (both + only_before) * (only_after + neither)
-    )
+    wins_after, wins_before = both + only_after, both + only_before
+    margins = wins_after * (n - wins_after) * wins_before * (n - wins_before)
     phi = 0.0
     if margins > 0:
         cross = both * neither - only_after * only_before
