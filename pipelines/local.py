@@ -35,6 +35,7 @@ from typing import Any
 
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
+from sdar_core.run.report import learning_summary, load_evaluations
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
 from sdar_core.tracking.console import ConsoleFilter
@@ -54,6 +55,7 @@ class LocalRunResult:
     run_name: str = ""
     executed: tuple[str, ...] = ()  # tasks that ran; the other tasks were reused from the cache
     log_path: Path | None = None
+    learning: dict[str, float] | None = None  # start vs final on the same episodes (report.py)
 
     @property
     def overhead_per_task(self) -> float:
@@ -175,6 +177,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     # an older run of this name whose start the cache no longer held (it was not resumed)
     end_runs_named(prepared.tracking_uri, config.experiment, run_name, status="KILLED")
     mlflow_client = client(prepared.tracking_uri)
+    evaluations = load_evaluations(mlflow_client, run_id)
     return LocalRunResult(
         run_id=run_id,
         tracking_uri=prepared.tracking_uri,
@@ -186,6 +189,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
         run_name=run_name,
         executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),
         log_path=log_path,
+        learning=learning_summary(evaluations),
     )
 
 

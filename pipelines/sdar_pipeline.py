@@ -308,7 +308,8 @@ def _stages(
     if o.warm_start:
         sft = _task(
             warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
-            model=start_model, games=games.output, config_json=sft_config, **common,
+            model=start_model, games=games.output, skill_index=index.outputs["skill_index"],
+            config_json=sft_config, **common,
         )  # fmt: skip
         start_model = sft.outputs["checkpoint"]
     evaluation = {

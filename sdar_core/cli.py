@@ -333,6 +333,10 @@ def run(
     result = _pipelines("pipelines.local").run_local(run_config)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     _print_rows("success rate by task type", result.rows, ["task_type", *labels])
+    if result.learning is not None:
+        from sdar_core.run.report import learning_line
+
+        typer.echo(learning_line(result.learning))
     typer.echo(f"MLflow run id: {result.run_id} ({result.run_name})")
     typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
     typer.echo(

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -83,6 +83,24 @@ ENV_DATA: dict[str, EnvData] = {
 GROUP_RELATIVE_ESTIMATORS = ("grpo", "rloo")
 # stage field -> which split of ENV_DATA it plays
 _STAGE_SPLITS = {"rollout": "train_split", "sft": "train_split", "eval": "eval_split"}
+# what the miniature world (sdar_core.envs.alfworld.miniature) changes in the embedded run, unless
+# a stage sets the field itself: its own skill library (one skill per object kind, no general
+# skill), a warm start whose expert searches at random and, in half of its episodes, reads the
+# skills, and a step limit of 5 (4 is the optimum), so that a searching policy wins sometimes
+# and one that knows where things are kept nearly always
+MINIATURE_RUN_FIELDS = {"warm_start": True, "n_train_games": 64, "n_valid_games": 32}
+MINIATURE_STAGE_FIELDS: dict[str, dict[str, Any]] = {
+    "index": {"library": "miniature", "dense": False},
+    "sft": {
+        "n_tasks": None, "max_steps": 12, "history_length": 1, "explore": "random",
+        "skills_fraction": 0.5, "include_general": False, "think_words": 0,
+        "epochs": 5, "lr": 2e-3, "mini_batch_size": 32,
+    },
+    "rollout": {"max_steps": 5, "history_length": 1, "n_tasks": 8, "group_size": 8,
+                "max_new_tokens": 16},
+    "teacher": {"include_general": False},
+    "eval": {"max_steps": 5, "history_length": 1, "n_tasks": None, "max_new_tokens": 16},
+}  # fmt: skip
 
 
 def env_data(env: str) -> EnvData:
@@ -140,6 +158,12 @@ class RunConfig(BaseModel):
         description="model folder, .gguf file, packaged model (smollm2) or hub id; "
         "None: the tiny model built under out_dir",
     )
+    world: Literal["miniature", "alfworld"] = Field(
+        default="miniature",
+        description="the generated ALFWorld-engine games: 'miniature' (a small world with "
+        "household conventions that the skills state; not ALFWorld) or 'alfworld' (rooms and "
+        "task types as in ALFWorld); only for env=alfworld",
+    )
     data: Path | None = Field(
         default=None,
         description="the env's data folder (ALFWorld games, WebShop data files, Search-QA "
@@ -182,6 +206,14 @@ class RunConfig(BaseModel):
         env = data.get("env", cls.model_fields["env"].default)
         splits = env_data(env)
         data = dict(data)
+        world = data.get("world", cls.model_fields["world"].default)
+        if env == "alfworld" and world == "miniature":
+            for name, value in MINIATURE_RUN_FIELDS.items():
+                data.setdefault(name, value)
+            for name, defaults in MINIATURE_STAGE_FIELDS.items():
+                fields = _explicit_fields(name, data.get(name))
+                given = data.get(name) is not None
+                data[name] = defaults | fields if given else fields | defaults
         for name, split_field in _STAGE_SPLITS.items():
             given = data.get(name)
             fields = _explicit_fields(name, given)

@@ -75,7 +75,8 @@ def _games(out: Path, config: RunConfig) -> Path:
     manifest = games_dir / "manifest.json"
     if manifest.is_file():
         found = json.loads(manifest.read_text())
-        if found.get("counts") == counts and found.get("seed") == config.games_seed:
+        same = found.get("counts") == counts and found.get("seed") == config.games_seed
+        if same and found.get("world", "alfworld") == config.world:
             return games_dir
     generate_games(
         games_dir,
@@ -84,6 +85,7 @@ def _games(out: Path, config: RunConfig) -> Path:
         n_valid_unseen=0,
         seed=config.games_seed,
         overwrite=True,
+        world=config.world,
     )
     return games_dir
 

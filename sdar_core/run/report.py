@@ -12,7 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_evaluations", "log_evaluation_artifacts", "success_table"]
+__all__ = [
+    "learning_line",
+    "learning_summary",
+    "load_evaluations",
+    "log_evaluation_artifacts",
+    "paired_outcomes",
+    "success_table",
+]
 
 EVAL_DIR = "eval"
 
@@ -116,3 +123,56 @@ def success_table(mlflow_client: Any, run_id: str) -> list[dict[str, Any]]:
             row[label] = columns.get(task_type)
         rows.append(row)
     return rows
+
+
+def paired_outcomes(before: dict[str, Any], after: dict[str, Any]) -> tuple[list[bool], list[bool]]:
+    """The won flags of the episodes both evaluations played (same task and run), in one order:
+    (after, before). An evaluation pair that shares no episode is refused."""
+
+    def key(e: dict[str, Any]) -> tuple[str, int]:
+        return str(e["task_id"]), int(e.get("run", 0))
+
+    start = {key(e): bool(e["won"]) for e in before["episodes"]}
+    final = {key(e): bool(e["won"]) for e in after["episodes"]}
+    shared = sorted(start.keys() & final.keys())
+    if not shared:
+        raise ValueError(
+            "the two evaluations share no episode (task and run): evaluate both checkpoints on "
+            "the same games with the same settings"
+        )
+    return [final[k] for k in shared], [start[k] for k in shared]
+
+
+def learning_summary(evaluations: dict[str, dict[str, Any]]) -> dict[str, float] | None:
+    """Held-out success of the start and final checkpoints on the same episodes, their
+    difference and its paired 95% interval (Newcombe); None without both evaluations."""
+    from sdar_core.evaluation.metrics import paired_difference_interval
+
+    if "start" not in evaluations or "final" not in evaluations:
+        return None
+    after, before = paired_outcomes(evaluations["start"], evaluations["final"])
+    diff, low, high = paired_difference_interval(after, before)
+    return {
+        "episodes": float(len(after)),
+        "start": sum(before) / len(before),
+        "final": sum(after) / len(after),
+        "difference": diff,
+        "low": low,
+        "high": high,
+    }
+
+
+def learning_line(summary: dict[str, float]) -> str:
+    """One sentence: the change in held-out success and whether its interval excludes 0."""
+    verdict = (
+        "the 95% interval excludes 0: the run learned"
+        if summary["low"] > 0
+        else "the 95% interval excludes 0: the run got worse"
+        if summary["high"] < 0
+        else "the 95% interval includes 0: no change shown"
+    )
+    return (
+        f"held-out success {summary['start']:.3f} -> {summary['final']:.3f}, difference "
+        f"{summary['difference']:+.3f} [{summary['low']:+.3f}, {summary['high']:+.3f}] (paired "
+        f"95% interval over {int(summary['episodes'])} episodes); {verdict}"
+    )

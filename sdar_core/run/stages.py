@@ -126,26 +126,33 @@ def log_metrics_output(metrics: Any, flat: dict[str, float]) -> None:
 
 
 def index_stage(env: str, out_dir: str, config_json: str, tracking: Tracking) -> dict[str, float]:
-    """Index the skills bundled for `env`."""
+    """Index the skills bundled for `env` (or the bundled library the config names)."""
     from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir
     from sdar_core.skills.index import read_manifest
 
     config = parse_config(IndexConfig, config_json)
     with tracking.stage("index", 0) as tracker:
-        build_index(bundled_skills_dir(env), out_dir, config)
+        build_index(bundled_skills_dir(config.library or env), out_dir, config)
         manifest = read_manifest(out_dir)
         return tracker.log({"n_skills": len(manifest["skill_names"])})
 
 
 def warmstart_stage(
-    model_dir: str, games_dir: str, out_dir: str, config_json: str, tracking: Tracking
+    model_dir: str,
+    games_dir: str,
+    index_dir: str,
+    out_dir: str,
+    config_json: str,
+    tracking: Tracking,
 ) -> dict[str, float]:
-    """Supervised warm start on expert play."""
+    """Supervised warm start on expert play (skills from `index_dir` in part of the episodes
+    when the config asks for it)."""
     from sdar_core.train import SFTConfig, warmstart_sft
 
     config = parse_config(SFTConfig, config_json)
     with tracking.stage("sft", 0) as tracker:
-        return tracker.log(warmstart_sft(model_dir, games_dir, out_dir, config))
+        metrics = warmstart_sft(model_dir, games_dir, out_dir, config, skills_index_dir=index_dir)
+        return tracker.log(metrics)
 
 
 def rollout_stage(

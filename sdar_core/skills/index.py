@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sdar_core.errors import ArtifactError
 from sdar_core.outputs import check_output_dir, manifest_of
@@ -64,6 +64,11 @@ class IndexConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    library: str | None = Field(
+        default=None,
+        description="bundled skill library to index (sdar_core/skills/library/<name>); None: "
+        "the env's own",
+    )
     dense: bool = True
     dense_model: str = dense_embeddings.DEFAULT_DENSE_MODEL
     dense_weight: float = 0.25

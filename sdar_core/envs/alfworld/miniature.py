@@ -5,12 +5,12 @@ engine with alfworld's domain and goal formulas, made small enough that a tiny m
 2 CPU cores can learn it, and made so that the skills hold knowledge the student lacks:
 
 - one task type, pick_and_place_simple ("put some book on diningtable");
-- a room of `N_CANDIDATES` receptacles where objects live, plus the task's target surface
-  (dining table or countertop, never anybody's home), one of each kind, none of them closed;
-- every object kind has a fixed home (`HOMES`: books on the shelf, pens on the desk, ...); each
-  game puts the target object, and one object of every other kind whose home is in the room, at
-  its home. The skills (`library/miniature/`, one per object kind) state these conventions, so a
-  teacher that reads them knows where to go first; a student without them must search.
+- one room: the eight homes of `HOMES` and the two target surfaces (dining table, countertop;
+  nobody's home), one of each kind, none of them closed;
+- every object kind has a fixed home (`HOMES`: books on the shelf, pens on the desk, ...), and
+  each game puts one object of every kind at its home; the task names one of them and a target.
+  The skills (`library/miniature/`, one per object kind) state these conventions, so a teacher
+  that reads them knows where to go first; a student without them must search.
 
 The optimal play is four steps (go to the home, take, go to the target, move), so with a short
 step limit a searching student wins only when it finds the object early; a policy that has
@@ -26,7 +26,7 @@ import numpy as np
 from sdar_core.envs.alfworld import world
 from sdar_core.envs.alfworld.scene import Game, Receptacle, Thing, _receptacle_id, _sentence
 
-__all__ = ["HOMES", "N_CANDIDATES", "TARGETS", "WORLD_NAME", "sample_miniature_game"]
+__all__ = ["HOMES", "TARGETS", "WORLD_NAME", "sample_miniature_game"]
 
 WORLD_NAME = "miniature"
 TASK_TYPE = "pick_and_place_simple"
@@ -42,7 +42,6 @@ HOMES: dict[str, str] = {
     "CreditCard": "ArmChair",
 }
 TARGETS: tuple[str, ...] = ("DiningTable", "CounterTop")
-N_CANDIDATES = 4  # receptacles where objects may be, the object's home among them
 SCENE_BASE = 900  # scene numbers 901-...: never an ALFRED floor plan
 
 
@@ -53,28 +52,23 @@ def _check_tables() -> None:
                 raise RuntimeError(f"miniature: {recep} cannot hold {obj} openly: fix HOMES")
 
 
-def sample_miniature_game(rng: np.random.Generator, *, n_candidates: int = N_CANDIDATES) -> Game:
+def sample_miniature_game(rng: np.random.Generator) -> Game:
     """Draw one miniature game (module docstring)."""
     _check_tables()
     objects = sorted(HOMES)
     target = objects[int(rng.integers(len(objects)))]
-    others = sorted(set(HOMES.values()) - {HOMES[target]})
-    chosen = [HOMES[target], *rng.choice(others, size=n_candidates - 1, replace=False).tolist()]
     parent = TARGETS[int(rng.integers(len(TARGETS)))]
-    kinds = [chosen[i] for i in rng.permutation(len(chosen))] + [parent]
+    kinds = sorted(set(HOMES.values()) | set(TARGETS))
     receps = [
         Receptacle(_receptacle_id(kind, 1), kind, f"loc_bar_{i + 1}", opened=True)
-        for i, kind in enumerate(kinds)
+        for i, kind in enumerate(kinds[i] for i in rng.permutation(len(kinds)))
     ]
     by_kind = {r.kind: r for r in receps}
-    things = [
-        Thing(f"{obj}_bar_1", obj, by_kind[home])
-        for obj, home in sorted(HOMES.items())
-        if home in by_kind
-    ]
-    scene = SCENE_BASE + int(rng.integers(1, 100))
+    things = [Thing(f"{obj}_bar_1", obj, by_kind[home]) for obj, home in sorted(HOMES.items())]
     layout = world.Layout(
-        room="Miniature", scene=scene, receptacles=tuple((k, 1) for k in sorted(kinds))
+        room="Miniature",
+        scene=SCENE_BASE + int(rng.integers(1, 100)),
+        receptacles=tuple((k, 1) for k in kinds),
     )
     return Game(
         task_type=TASK_TYPE,
