@@ -12,8 +12,9 @@ ALGORITHM ?= sdar
 ROUNDS ?= 2
 PROFILE ?= cluster
 PIPELINE_YAML ?= sdar-$(ALGORITHM)-r$(ROUNDS).yaml
+RECIPES := $(wildcard pipelines/recipes/*.json)
 
-.PHONY: help install lock test test-fast lint bench-logprobs clean run compile local-run
+.PHONY: help install lock test test-fast lint bench-logprobs clean run compile recipes local-run
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +49,12 @@ run: $(STAMP) ## Set everything up if needed, run the whole pipeline here (kfp.l
 
 compile: $(STAMP) ## Compile the pipeline to $(PIPELINE_YAML) (ALGORITHM=sdar ROUNDS=2 PROFILE=cluster)
 	$(BIN)/sdar compile $(PIPELINE_YAML) --algorithm $(ALGORITHM) --rounds $(ROUNDS) --profile $(PROFILE)
+
+recipes: $(STAMP) ## Recompile every recipe's committed YAML (pipelines/recipes/NAME-sdar.yaml, NAME-grpo.yaml)
+	@for recipe in $(RECIPES); do for algorithm in sdar grpo; do \
+		env -u SDAR_IMAGE_REGISTRY $(BIN)/sdar compile "$${recipe%.json}-$$algorithm.yaml" \
+			--recipe "$$recipe" --algorithm $$algorithm || exit 1; \
+	done; done
 
 local-run: ## kind cluster + KFP + MLflow, build/load images, submit the pipeline (DRY_RUN=1: print the plan)
 	scripts/local_run.sh

@@ -10,7 +10,9 @@ moments and counters) and the run's starting checkpoint as its KL reference.
 KFP v2 cannot loop over artifacts, so the R rounds are unrolled here at compile time; the
 algorithm, environment, R, warm start, profile, GPU count, PVC and secret name are compile-time
 choices (they change the graph or its resources), everything else is a pipeline parameter: the
-data URIs, the MLflow URI / experiment / run name, and one JSON parameter per stage config. The
+data URIs, the MLflow URI / experiment / run name, and one JSON parameter per stage config, whose
+default is the profile's (`default_stage_configs`) with any fields the options give laid over it
+(`PipelineOptions.stage_configs`, e.g. from a recipe: pipelines/recipe.py). The
 teacher stage is absent for presets that need no teacher, and every round is absent for presets
 that do not train (vanilla, skill_prompt evaluate the start checkpoint only).
 
@@ -23,10 +25,11 @@ resumes after the last finished stage), the MLflow credentials from a Kubernetes
 (optional, so a server without auth needs none) and, if asked, a PVC mounted at /data.
 """
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,10 @@ class PipelineOptions:
     gpu_toleration: bool = False
     model_uri: str | None = None  # default of the model_uri parameter; None: required
     games_uri: str | None = None  # default of the games_uri parameter; None: required
+    # stage-config fields laid over the profile's defaults, by parameter name, e.g.
+    # {"update_config": {"backend": "deepspeed"}}: the parameters' compiled-in defaults
+    stage_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    note: str | None = None  # appended to the pipeline's description (a recipe names its model)
 
     def __post_init__(self) -> None:
         if self.rounds is None:
@@ -100,6 +107,7 @@ class PipelineOptions:
             )
         if self.num_gpus < 1:
             raise ConfigError(f"num_gpus must be >= 1, got {self.num_gpus}: set it to 1")
+        _check_stage_configs(self, algo)
         return algo
 
     @property
@@ -111,8 +119,6 @@ def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, 
     """Default JSON of each stage-config parameter: the embedded run's sizes on "local"; on a
     GPU ("cluster"), the authors' settings for `env` (sdar_core.run.paper: steps, history,
     validation sampling, mini-batch size, warm-up) on the env's splits."""
-    import json
-
     from sdar_core.run import RunConfig, stage_config_json
     from sdar_core.run.config import STAGE_CONFIGS, env_data
     from sdar_core.run.paper import paper_fields
@@ -131,6 +137,63 @@ def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, 
         p: json.dumps(_CLUSTER_STAGE_FIELDS | per_stage[p] if p in per_stage else {})
         for p in STAGE_CONFIGS
     }
+
+
+def stage_config_defaults(options: PipelineOptions) -> dict[str, str]:
+    """The default JSON of each stage-config parameter: the profile's (`default_stage_configs`)
+    with `options.stage_configs` laid over it field by field."""
+    defaults = default_stage_configs(options.profile, options.env)
+    for param, fields in options.stage_configs.items():
+        defaults[param] = json.dumps(json.loads(defaults[param]) | dict(fields))
+    return defaults
+
+
+def _check_stage_configs(options: PipelineOptions, algo: Any) -> None:
+    """Build the stage configs `options` lays over the defaults as each stage will build them,
+    so that a wrong field fails the compile rather than a pod hours into the run."""
+    from pydantic import ValidationError
+
+    from sdar_core.errors import error_message
+    from sdar_core.run.config import STAGE_CONFIGS, RunConfig, check_group_size
+
+    unknown = sorted(set(options.stage_configs) - set(STAGE_CONFIGS))
+    if unknown:
+        raise ConfigError(
+            f"unknown stage config {', '.join(unknown)}: choose from {', '.join(STAGE_CONFIGS)}"
+        )
+    merged = {p: json.loads(v) for p, v in stage_config_defaults(options).items()}
+    built = {}
+    for param in options.stage_configs:
+        cls = RunConfig.model_fields[STAGE_CONFIGS[param]].annotation
+        fields = merged[param]
+        _check_field_names(param, cls, fields)
+        if param == "update_config" and algo.trains:  # as the update stage completes it
+            fields = fields | {"algorithm": options.algorithm, "total_iterations": options.rounds}
+        try:
+            built[param] = cls.model_validate(fields)
+        except ValidationError as err:
+            raise ConfigError(f"{param}: {error_message(err)}") from None
+    if "rollout_config" in built and algo.trains:
+        check_group_size(options.algorithm, built["rollout_config"].group_size)
+    update = built.get("update_config")
+    if update is not None and options.num_gpus > 1 and update.backend != "deepspeed":
+        raise ConfigError(
+            f"num_gpus={options.num_gpus} runs the update under DeepSpeed's launcher, but "
+            f'update_config.backend is {update.backend!r}: set it to "deepspeed" (or num_gpus '
+            "to 1)"
+        )
+
+
+def _check_field_names(param: str, cls: Any, fields: Mapping[str, Any]) -> None:
+    """Refuse a field `cls` does not have, naming the closest one."""
+    import difflib
+
+    known = list(cls.model_fields)
+    for name in fields:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"its fields are {', '.join(known)}"
+            raise ConfigError(f"{param}.{name} is not a field of {cls.__name__}: {fix}")
 
 
 def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> Any:
@@ -198,7 +261,7 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
 def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
     """The pipeline function for `options` (module docstring)."""
     algo = options.check()
-    defaults = default_stage_configs(options.profile, options.env)
+    defaults = stage_config_defaults(options)
     o = options
 
     def sdar_pipeline(
@@ -242,7 +305,8 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
             _stages(o, algo, **data, **configs, **common)
         return track.output
 
-    return dsl.pipeline(name=o.name, description=f"SDAR pipeline: {algo.description}")(
+    description = " ".join(filter(None, [f"SDAR pipeline: {algo.description}", o.note]))
+    return dsl.pipeline(name=o.name, description=description)(
         _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
     )
 

@@ -351,29 +351,51 @@ def run(
 @app.command("compile")
 def compile_(
     out: Annotated[Path, typer.Argument(help="YAML file to write")],
-    algorithm: Annotated[str, typer.Option(help="preset (sdar algorithms)")] = "sdar",
-    env: Annotated[str, typer.Option(help="environment")] = "alfworld",
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            help="recipe JSON (e.g. pipelines/recipes/qwen2.5-3b-alfworld.json): compile-time "
+            "choices and stage-config defaults; given flags override it [default: none]"
+        ),
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option(help="preset (sdar algorithms) [default: sdar]")
+    ] = None,
+    env: Annotated[str | None, typer.Option(help="environment [default: alfworld]")] = None,
     rounds: Annotated[
         int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
     ] = None,
-    warm_start: Annotated[bool, typer.Option(help="add the supervised warm-start stage")] = False,
-    profile: Annotated[str, typer.Option(help="cluster (GPU requests) or local (CPU, kind)")] = (
-        "cluster"
-    ),
-    num_gpus: Annotated[int, typer.Option(help="GPUs of the update / warm-start pod")] = 1,
-    pvc_name: Annotated[str | None, typer.Option(help="PVC to mount at /data on every task")] = (
-        None
-    ),
-    mlflow_secret: Annotated[str, typer.Option(help="secret with MLflow username/password")] = (
-        "mlflow-credentials"
-    ),
+    warm_start: Annotated[
+        bool | None,
+        typer.Option(
+            "--warm-start/--no-warm-start", help="add the supervised warm-start stage [default: no]"
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="cluster (GPU requests) or local (CPU, kind) [default: cluster]"),
+    ] = None,
+    num_gpus: Annotated[
+        int | None, typer.Option(help="GPUs of the update / warm-start pod [default: 1]")
+    ] = None,
+    pvc_name: Annotated[
+        str | None, typer.Option(help="PVC to mount at /data on every task [default: none]")
+    ] = None,
+    mlflow_secret: Annotated[
+        str | None,
+        typer.Option(help="secret with MLflow username/password [default: mlflow-credentials]"),
+    ] = None,
     gpu_node_selector: Annotated[
         list[str] | None,
         typer.Option(help="node label KEY=VALUE the GPU tasks must run on (repeat)"),
     ] = None,
     gpu_toleration: Annotated[
-        bool, typer.Option(help="GPU tasks tolerate the nvidia.com/gpu:NoSchedule taint")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--gpu-toleration/--no-gpu-toleration",
+            help="GPU tasks tolerate the nvidia.com/gpu:NoSchedule taint [default: no]",
+        ),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(help="default of the model_uri parameter (artifact URI) [default: none]"),
@@ -387,26 +409,34 @@ def compile_(
 ) -> None:
     """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
     pipelines = _pipelines()
-    selector = []
-    for item in gpu_node_selector or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--gpu-node-selector {item!r}: write KEY=VALUE")
-        selector.append((key, value))
-    options = pipelines.PipelineOptions(
-        algorithm=algorithm,
-        env=env,
-        rounds=rounds,
-        warm_start=warm_start,
-        profile=profile,
-        num_gpus=num_gpus,
-        pvc_name=pvc_name,
-        mlflow_secret=mlflow_secret,
-        model_uri=model,
-        games_uri=data,
-        gpu_node_selector=tuple(selector),
-        gpu_toleration=gpu_toleration,
-    )
+    selector = None
+    if gpu_node_selector:
+        selector = []
+        for item in gpu_node_selector:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"--gpu-node-selector {item!r}: write KEY=VALUE")
+            selector.append((key, value))
+        selector = tuple(selector)
+    flags = {
+        "algorithm": algorithm,
+        "env": env,
+        "rounds": rounds,
+        "warm_start": warm_start,
+        "profile": profile,
+        "num_gpus": num_gpus,
+        "pvc_name": pvc_name,
+        "mlflow_secret": mlflow_secret,
+        "model_uri": model,
+        "games_uri": data,
+        "gpu_node_selector": selector,
+        "gpu_toleration": gpu_toleration,
+    }
+    if recipe is not None:
+        options = _pipelines("pipelines.recipe").recipe_options(recipe, **flags)
+    else:
+        given = {name: value for name, value in flags.items() if value is not None}
+        options = pipelines.PipelineOptions(**given)
     typer.echo(pipelines.compile_pipeline(options, out))
 
 

@@ -1,0 +1,170 @@
+"""The cluster recipe (pipelines/recipes/qwen2.5-3b-alfworld.json): compiling it gives exactly
+the committed YAMLs (`make recipes` writes them), which carry the authors' settings of the
+paper's ALFWorld row; a wrong recipe field is refused in one line that names it and the fix."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.images import GPU_IMAGE
+from pipelines.recipe import recipe_options
+from sdar_core.algos import get_algorithm
+from sdar_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "pipelines" / "recipes"
+RECIPE = RECIPES / "qwen2.5-3b-alfworld.json"
+ROUNDS = 150  # the authors' trainer.total_epochs=150 over one batch of 16 tasks: 150 iterations
+
+
+def committed(algorithm: str) -> Path:
+    return RECIPES / f"qwen2.5-3b-alfworld-{algorithm}.yaml"
+
+
+def spec_of(algorithm: str) -> dict:
+    return next(yaml.load_all(committed(algorithm).read_text(), Loader=yaml.CSafeLoader))
+
+
+# Compiled by a script file in a fresh interpreter: kfp calls inspect.stack() in every task
+# setter, which scans sys.modules once per frame whose file is no module's (`<frozen runpy>`
+# under `python -m pytest`, `<string>` under `python -c`), so in-process here the 150-round SDAR
+# graph takes ~60 s instead of ~5 s.
+_COMPILE = """
+import sys
+from pipelines import compile_pipeline
+from pipelines.recipe import recipe_options
+for algorithm in ("sdar", "grpo"):
+    options = recipe_options(sys.argv[1], algorithm=algorithm)
+    compile_pipeline(options, f"{sys.argv[2]}/{algorithm}.yaml")
+"""
+
+
+@pytest.fixture(scope="module")
+def recompiled(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("recipes")
+    script = out / "compile_recipes.py"
+    script.write_text(_COMPILE)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, script, RECIPE, out], cwd=ROOT, env=env, check=True)
+    return out
+
+
+@pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
+def test_compiling_the_recipe_gives_the_committed_yaml(recompiled, algorithm):
+    text = committed(algorithm).read_text()
+    if GPU_IMAGE not in text:
+        pytest.skip("SDAR_IMAGE_REGISTRY is set; the committed YAMLs use the default registry")
+    fresh = (recompiled / f"{algorithm}.yaml").read_text()
+    assert fresh == text, "the recipe or the pipeline changed: run `make recipes` and commit"
+
+
+@pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
+def test_the_committed_yaml_carries_the_authors_settings(algorithm):
+    spec = spec_of(algorithm)
+    assert "Base model: Qwen/Qwen2.5-3B-Instruct." in spec["pipelineInfo"]["description"]
+    assert spec["pipelineInfo"]["name"] == f"sdar-alfworld-{algorithm}-r{ROUNDS}"
+    executors = spec["deploymentSpec"]["executors"]
+    gpus = {
+        name: int(e["container"]["resources"]["accelerator"]["count"])
+        for name, e in executors.items()
+        if "accelerator" in e.get("container", {}).get("resources", {})
+    }
+    updates = [n for n in gpus if n.startswith("exec-sdar-update")]
+    teachers = [n for n in gpus if n.startswith("exec-score-teacher")]
+    assert len(updates) == ROUNDS and {gpus[n] for n in updates} == {8}
+    assert len(teachers) == (ROUNDS if algorithm == "sdar" else 0)
+    assert {gpus[n] for n in gpus if n not in updates} == {1}  # rollouts, teacher, evaluation
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    config = {
+        name: json.loads(params[name]["defaultValue"])
+        for name in ("rollout_config", "update_config", "eval_config")
+    }
+    episode = {"max_steps": 50, "history_length": 2, "max_prompt_tokens": 2048,
+               "max_new_tokens": 512}  # fmt: skip
+    assert (
+        config["rollout_config"].items()
+        >= (
+            {"n_tasks": 16, "group_size": 8, "temperature": 1.0, "split": "train"} | episode
+        ).items()
+    )
+    assert config["rollout_config"]["backend"] == "vllm"
+    assert config["update_config"].items() >= {
+        "mini_batch_size": 256, "epochs": 1, "backend": "deepspeed", "zero_stage": 2,
+        "dtype": "bfloat16", "gradient_checkpointing": True, "max_grad_norm": 1.0,
+    }.items()  # fmt: skip
+    assert (
+        config["eval_config"].items()
+        >= (
+            {"n_tasks": 128, "decoding": "sample", "temperature": 0.4, "split": "valid_seen"}
+            | episode
+        ).items()
+    )
+    assert ("teacher_config" in params) is (algorithm == "sdar")
+
+
+@pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
+def test_the_presets_hold_the_rest_of_the_authors_row(algorithm):
+    """lr, KL, penalty, entropy and SDAR's beta and coefficient come from the presets, not the
+    recipe: they are the authors' values for ALFWorld."""
+    algo = get_algorithm(algorithm).for_env("alfworld")
+    assert (algo.lr, algo.kl_coef, algo.kl_kind) == (1e-6, 0.01, "low_var_kl")
+    assert (algo.invalid_action_penalty, algo.entropy_coeff, algo.group_size) == (0.1, 0.001, 8)
+    if algorithm == "sdar":
+        assert (algo.distill_coef, algo.distill_kwargs) == (0.01, {"beta": 5.0})
+
+
+def broken_recipe(tmp_path: Path, **changes) -> Path:
+    fields = json.loads(RECIPE.read_text())
+    for key, value in changes.items():
+        stage, _, name = key.partition("__")
+        if name:
+            fields[stage] = fields[stage] | {name: value}
+        else:
+            fields[stage] = value
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(fields))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rollout_config__n_taks": 16}, "rollout_config.n_taks is not a field of "
+         "RolloutConfig: did you mean 'n_tasks'?"),
+        ({"update_config__zero_stage": 4}, "update_config: invalid UpdateConfig: zero_stage: "),
+        ({"eval_config__k": 0}, "eval_config: invalid EvalConfig: k must be >= 1, got 0: set k"),
+        ({"update_config__backend": "torch"}, 'set it to "deepspeed" (or num_gpus to 1)'),
+        ({"num_gpu": 8}, "'num_gpu' is not a recipe key: did you mean 'num_gpus'?"),
+        ({"model": "qwen 3b"}, "is not a hub id: write owner/name"),
+    ],
+)  # fmt: skip
+def test_a_wrong_recipe_field_is_refused_in_one_line(tmp_path, capsys, changes, message):
+    path = broken_recipe(tmp_path, **changes)
+    out = tmp_path / "p.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compile", str(out), "--recipe", str(path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    first, *rest = err.splitlines()
+    assert first.startswith(f"error: recipe {path}: ") and message in first, first
+    assert rest == ["(run with sdar --debug ... for the traceback)"]
+    assert not out.exists()
+
+
+def test_flags_override_the_recipe(tmp_path):
+    options = recipe_options(RECIPE, algorithm="grpo", rounds=3, num_gpus=None)
+    assert (options.algorithm, options.rounds, options.num_gpus) == ("grpo", 3, 8)
+    assert options.stage_configs["update_config"]["mini_batch_size"] == 256
+    out = tmp_path / "p.yaml"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compile", str(out), "--recipe", str(RECIPE), "--rounds", "2", "--num-gpus", "1"])
+    assert exit_info.value.code in (0, None)
+    spec = next(yaml.load_all(out.read_text(), Loader=yaml.CSafeLoader))
+    assert spec["pipelineInfo"]["name"] == "sdar-alfworld-sdar-r2"
+    update = spec["deploymentSpec"]["executors"]["exec-sdar-update"]["container"]["resources"]
+    assert update["accelerator"]["count"] == "1"
