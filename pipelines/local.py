@@ -35,9 +35,9 @@ from typing import Any
 
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
-from sdar_core.run.report import learning_summary, load_evaluations
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
+from sdar_core.run.report import learning_summary, load_evaluations
 from sdar_core.tracking.console import ConsoleFilter
 
 __all__ = ["LocalRunResult", "run_local"]
