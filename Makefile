@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 RUN_ARGS ?=
+REPLICATE_ARGS ?=
 ALGORITHM ?= sdar
 ROUNDS ?= 2
 PROFILE ?= cluster
@@ -46,6 +47,9 @@ bench-logprobs: $(STAMP) ## Naive vs chunked token_logprobs at Qwen2.5-1.5B head
 
 run: $(STAMP) ## Set everything up if needed, run the whole pipeline here (kfp.local) and print the success table
 	$(BIN)/sdar run $(RUN_ARGS)
+
+replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD and SDAR x 3 seeds here (kfp.local) and print the table
+	$(BIN)/sdar replicate $(REPLICATE_ARGS)
 
 compile: $(STAMP) ## Compile the pipeline to $(PIPELINE_YAML) (ALGORITHM=sdar ROUNDS=2 PROFILE=cluster)
 	$(BIN)/sdar compile $(PIPELINE_YAML) --algorithm $(ALGORITHM) --rounds $(ROUNDS) --profile $(PROFILE)

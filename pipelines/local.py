@@ -55,7 +55,8 @@ class LocalRunResult:
     run_name: str = ""
     executed: tuple[str, ...] = ()  # tasks that ran; the other tasks were reused from the cache
     log_path: Path | None = None
-    learning: dict[str, float] | None = None  # start vs final on the same episodes (report.py)
+    learning: dict[str, Any] | None = None  # start vs final on the same episodes (report.py)
+    learning_since_base: dict[str, Any] | None = None  # base model (before the warm start) vs final
 
     @property
     def overhead_per_task(self) -> float:
@@ -190,6 +191,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
         executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),
         log_path=log_path,
         learning=learning_summary(evaluations),
+        learning_since_base=learning_summary(evaluations, since="base"),
     )
 
 
@@ -209,7 +211,7 @@ def count_tasks(options: PipelineOptions) -> int:
     algo = options.check()
     per_round = 3 if algo.needs_teacher else 2
     finals = 1 if options.rounds else 0
-    # start_tracking, two importers, index_skills, [sft], evaluate(start), rounds, [final eval],
-    # [exit handler]
-    extra = int(options.warm_start) + int(options.exit_handler)
+    # start_tracking, two importers, index_skills, [evaluate(base), sft], evaluate(start), rounds,
+    # [final eval], [exit handler]
+    extra = 2 * int(options.warm_start) + int(options.exit_handler)
     return 5 + extra + options.rounds * per_round + finals

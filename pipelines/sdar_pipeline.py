@@ -369,17 +369,21 @@ def _stages(
         env=o.env, config_json=index_config, **common,
     )  # fmt: skip
     start_model = model.output
-    if o.warm_start:
+    evaluation = {
+        "games": games.output, "skill_index": index.outputs["skill_index"],
+        "config_json": eval_config, "algorithm": o.algorithm,
+    }  # fmt: skip
+    if o.warm_start:  # what the model could do before anything was trained
+        _task(
+            evaluate, "evaluate", "evaluate base model", o,
+            model=start_model, label="base", round=0, **evaluation, **common,
+        )  # fmt: skip
         sft = _task(
             warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
             model=start_model, games=games.output, skill_index=index.outputs["skill_index"],
             config_json=sft_config, **common,
         )  # fmt: skip
         start_model = sft.outputs["checkpoint"]
-    evaluation = {
-        "games": games.output, "skill_index": index.outputs["skill_index"],
-        "config_json": eval_config, "algorithm": o.algorithm,
-    }  # fmt: skip
     start = _task(
         evaluate, "evaluate", "evaluate start checkpoint", o,
         model=start_model, label="start", round=0, **evaluation, **common,

@@ -111,6 +111,13 @@ def gen_games(
     overwrite: Annotated[
         bool, typer.Option(help="replace OUT_DIR if it holds games (other folders: never)")
     ] = False,
+    world: Annotated[
+        str,
+        typer.Option(
+            help="alfworld (rooms and task types as in ALFWorld) or miniature (a small world "
+            "with household conventions; not ALFWorld)"
+        ),
+    ] = "alfworld",
 ) -> None:
     """Generate ALFWorld game folders (official layout), each verified on the real engine."""
     from sdar_core.envs.alfworld import TASK_TYPES, generate_games
@@ -123,8 +130,9 @@ def gen_games(
         seed=seed,
         task_types=tuple(task_types) if task_types else TASK_TYPES,
         overwrite=overwrite,
+        world=world,
     )
-    typer.echo(f"wrote {manifest['counts']} games to {out_dir}")
+    typer.echo(f"wrote {manifest['counts']} {world} games to {out_dir}")
 
 
 @app.command("build-model")
@@ -274,18 +282,28 @@ def run(
     env: Annotated[
         str | None, typer.Option(help="alfworld, webshop or search [default: alfworld]")
     ] = None,
+    world: Annotated[
+        str | None,
+        typer.Option(
+            help="alfworld env: miniature (small world with household conventions, not "
+            "ALFWorld) or alfworld (generated ALFWorld-like games) [default: miniature]"
+        ),
+    ] = None,
     rounds: Annotated[
         int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
     ] = None,
     warm_start: Annotated[
-        bool | None, typer.Option(help="supervised warm start first [default: no]")
+        bool | None,
+        typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
     ] = None,
-    n_train_games: Annotated[int | None, typer.Option(help="training games [default: 12]")] = None,
+    n_train_games: Annotated[
+        int | None, typer.Option(help="training games [default: 64 miniature, else 12]")
+    ] = None,
     n_valid_games: Annotated[
-        int | None, typer.Option(help="evaluation games [default: 12]")
+        int | None, typer.Option(help="evaluation games [default: 32 miniature, else 12]")
     ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: sdar]")] = (
         None
@@ -318,6 +336,7 @@ def run(
         "data": data,
         "algorithm": algorithm,
         "env": env,
+        "world": world,
         "rounds": rounds,
         "warm_start": warm_start,
         "n_train_games": n_train_games,
@@ -333,10 +352,11 @@ def run(
     result = _pipelines("pipelines.local").run_local(run_config)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     _print_rows("success rate by task type", result.rows, ["task_type", *labels])
-    if result.learning is not None:
-        from sdar_core.run.report import learning_line
+    from sdar_core.run.report import learning_line
 
-        typer.echo(learning_line(result.learning))
+    for summary in (result.learning_since_base, result.learning):
+        if summary is not None:
+            typer.echo(learning_line(summary))
     typer.echo(f"MLflow run id: {result.run_id} ({result.run_name})")
     typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
     typer.echo(
@@ -666,6 +686,10 @@ def eval_(
     for name, value in results["metrics"].items():
         typer.echo(f"{name}: {value:.4f}")
 
+
+from sdar_core.cli_replicate import replicate as _replicate  # noqa: E402 - needs `app` above
+
+app.command("replicate")(_replicate)
 
 if __name__ == "__main__":
     main()

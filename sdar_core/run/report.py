@@ -108,7 +108,7 @@ def load_evaluations(mlflow_client: Any, run_id: str) -> dict[str, dict[str, Any
             if name.endswith(".json"):
                 local = mlflow_client.download_artifacts(run_id, name, tmp)
                 found[Path(name).stem] = json.loads(Path(local).read_text())
-    order = {"start": 0, "final": 1}
+    order = {"base": 0, "start": 1, "final": 2}
     return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 2), item[0])))
 
 
@@ -143,16 +143,20 @@ def paired_outcomes(before: dict[str, Any], after: dict[str, Any]) -> tuple[list
     return [final[k] for k in shared], [start[k] for k in shared]
 
 
-def learning_summary(evaluations: dict[str, dict[str, Any]]) -> dict[str, float] | None:
-    """Held-out success of the start and final checkpoints on the same episodes, their
-    difference and its paired 95% interval (Newcombe); None without both evaluations."""
+def learning_summary(
+    evaluations: dict[str, dict[str, Any]], *, since: str = "start"
+) -> dict[str, Any] | None:
+    """Held-out success of checkpoint `since` ("base": the model before the warm start,
+    "start": the checkpoint the rounds began from) and of the final one on the same episodes,
+    their difference and its paired 95% interval (Newcombe); None without both evaluations."""
     from sdar_core.evaluation.metrics import paired_difference_interval
 
-    if "start" not in evaluations or "final" not in evaluations:
+    if since not in evaluations or "final" not in evaluations:
         return None
-    after, before = paired_outcomes(evaluations["start"], evaluations["final"])
+    after, before = paired_outcomes(evaluations[since], evaluations["final"])
     diff, low, high = paired_difference_interval(after, before)
     return {
+        "since": since,
         "episodes": float(len(after)),
         "start": sum(before) / len(before),
         "final": sum(after) / len(after),
@@ -162,8 +166,9 @@ def learning_summary(evaluations: dict[str, dict[str, Any]]) -> dict[str, float]
     }
 
 
-def learning_line(summary: dict[str, float]) -> str:
+def learning_line(summary: dict[str, Any]) -> str:
     """One sentence: the change in held-out success and whether its interval excludes 0."""
+    what = {"base": "whole run (base model -> final)", "start": "RL rounds (start -> final)"}
     verdict = (
         "the 95% interval excludes 0: the run learned"
         if summary["low"] > 0
@@ -172,7 +177,8 @@ def learning_line(summary: dict[str, float]) -> str:
         else "the 95% interval includes 0: no change shown"
     )
     return (
-        f"held-out success {summary['start']:.3f} -> {summary['final']:.3f}, difference "
+        f"{what.get(summary.get('since', 'start'), 'start -> final')}: held-out success "
+        f"{summary['start']:.3f} -> {summary['final']:.3f}, difference "
         f"{summary['difference']:+.3f} [{summary['low']:+.3f}, {summary['high']:+.3f}] (paired "
         f"95% interval over {int(summary['episodes'])} episodes); {verdict}"
     )

@@ -170,20 +170,48 @@ def _skip(trajectories_dir, out_dir, rollout_summary: dict, name: str) -> dict[s
     return summary
 
 
+def _gap_quantiles(name: str, gaps: list[float]) -> dict[str, float]:
+    """Mean and 10/50/90th percentiles of per-token teacher - student gaps (none if empty)."""
+    if not gaps:
+        return {}
+    ordered = sorted(gaps)
+
+    def at(q: float) -> float:  # linear interpolation between order statistics
+        pos = q * (len(ordered) - 1)
+        low = int(pos)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+    return {
+        f"teacher_gap_{name}_mean": sum(ordered) / len(ordered),
+        f"teacher_gap_{name}_p10": at(0.1),
+        f"teacher_gap_{name}_p50": at(0.5),
+        f"teacher_gap_{name}_p90": at(0.9),
+        f"teacher_gap_{name}_tokens": float(len(ordered)),
+    }
+
+
 def _teacher_summary(rows, teacher, items, seconds: float, algo) -> dict[str, Any]:
     gaps, n = 0.0, 0
-    columns = zip(teacher, rows["old_logprobs"], rows["response_mask"], strict=True)
-    for t_row, s_row, mask in columns:
+    by_outcome: dict[bool, list[float]] = {True: [], False: []}
+    won = rows["won"]  # in every trajectory artifact (schema.py)
+    columns = zip(teacher, rows["old_logprobs"], rows["response_mask"], won, strict=True)
+    for t_row, s_row, mask, episode_won in columns:
         for t, s, m in zip(t_row, s_row, mask, strict=True):
             if m:
                 gaps, n = gaps + (t - s), n + 1
-    return {
-        "teacher_skipped": False,
-        "algorithm": None if algo is None else algo.name,
-        "teacher_seconds": seconds,
-        "teacher_tokens_scored": sum(len(i.input_ids) for i in items),
-        "teacher_mean_skill_tokens": (
-            sum(i.n_skill_tokens for i in items) / len(items) if items else 0.0
-        ),
-        "teacher_mean_gap": gaps / n if n else 0.0,
-    }
+                by_outcome[bool(episode_won)].append(t - s)
+    return (
+        _gap_quantiles("won", by_outcome[True])
+        | _gap_quantiles("lost", by_outcome[False])
+        | {
+            "teacher_skipped": False,
+            "algorithm": None if algo is None else algo.name,
+            "teacher_seconds": seconds,
+            "teacher_tokens_scored": sum(len(i.input_ids) for i in items),
+            "teacher_mean_skill_tokens": (
+                sum(i.n_skill_tokens for i in items) / len(items) if items else 0.0
+            ),
+            "teacher_mean_gap": gaps / n if n else 0.0,
+        }
+    )

@@ -56,6 +56,11 @@ class AlfworldEnv(BatchEnv):
         self._engines: list[GameEngine] = []
         self._slots: dict[int, tuple[GameSpec, tuple[str, ...]]] = {}
         self._shown_before: dict[int, tuple[str, ...]] = {}  # admissible before the last step
+        from sdar_core.envs.alfworld.generator import world_of
+        from sdar_core.envs.alfworld.miniature import WORLD_NAME
+
+        # the miniature world's games carry their own short prompt (miniature.py)
+        self.compact_prompt = world_of(config.data_dir) == WORLD_NAME
 
     @property
     def task_ids(self) -> tuple[str, ...]:
@@ -119,6 +124,12 @@ class AlfworldEnv(BatchEnv):
         )
 
     def _prompt(self, history: EpisodeHistory, info: dict[str, Any]) -> list[dict[str, str]]:
+        if self.compact_prompt:
+            from sdar_core.envs.alfworld.miniature import build_compact_messages
+
+            return build_compact_messages(
+                history, info["admissible_actions"], history_length=self.config.history_length
+            )
         return build_messages(
             history, info["admissible_actions"], history_length=self.config.history_length
         )

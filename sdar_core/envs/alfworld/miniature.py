@@ -12,6 +12,11 @@ engine with alfworld's domain and goal formulas, made small enough that a tiny m
   The skills (`library/miniature/`, one per object kind) state these conventions, so a teacher
   that reads them knows where to go first; a student without them must search.
 
+Its prompt is short (`build_compact_messages`, ~110 tiny-tokenizer tokens instead of ~390): the
+rules in one sentence, the task, the last steps, what the agent sees now and the actions that do
+something (looking, examining and the inventory are admissible but not listed), so that a tiny
+model trains on mostly informative tokens.
+
 The optimal play is four steps (go to the home, take, go to the target, move), so with a short
 step limit a searching student wins only when it finds the object early; a policy that has
 learned the conventions (from reward, or distilled from the skill-reading teacher) wins nearly
@@ -25,8 +30,10 @@ import numpy as np
 
 from sdar_core.envs.alfworld import world
 from sdar_core.envs.alfworld.scene import Game, Receptacle, Thing, _receptacle_id, _sentence
+from sdar_core.envs.base import EpisodeHistory
+from sdar_core.envs.prompting import squash
 
-__all__ = ["HOMES", "TARGETS", "WORLD_NAME", "sample_miniature_game"]
+__all__ = ["HOMES", "TARGETS", "WORLD_NAME", "build_compact_messages", "sample_miniature_game"]
 
 WORLD_NAME = "miniature"
 TASK_TYPE = "pick_and_place_simple"
@@ -80,3 +87,38 @@ def sample_miniature_game(rng: np.random.Generator) -> Game:
         toggle_target="",
         sentence=_sentence(TASK_TYPE, target, parent, "", rng),
     )
+
+
+COMPACT_SYSTEM = (
+    "You act in a small text household. Reply with a short thought in <think></think>, then one "
+    "listed action in <action></action>."
+)
+_BANNER = "-= Welcome to TextWorld, ALFRED! =-"
+_UNLISTED = ("examine ", "inventory", "look")
+
+
+def _observation(text: str) -> str:
+    text = squash(text).replace(_BANNER, "").strip()
+    head, sep, _task = text.partition(" Your task is to:")
+    return head if sep else text
+
+
+def build_compact_messages(
+    history: EpisodeHistory, admissible, *, history_length: int
+) -> list[dict[str, str]]:
+    """The miniature's prompt for one step (module docstring)."""
+    turns = history.turns[-history_length:] if history_length > 0 else ()
+    observations = [history.initial_observation] + [t.observation for t in history.turns]
+    lines = [f"Task: {history.task_text}"]
+    first = len(history.turns) - len(turns)
+    for i, turn in enumerate(turns, start=first):
+        action = turn.action if turn.action is not None else "(invalid)"
+        lines.append(f"Step {i + 1}: {action} -> {_observation(observations[i + 1])}")
+    if not turns:  # the first look around names every receptacle, as the action list does
+        lines.append(f"Now: {_observation(observations[-1]).split('. ')[0]}.")
+    listed = [a for a in admissible if not a.startswith(_UNLISTED)]
+    lines.append("Actions: " + " | ".join(listed))
+    return [
+        {"role": "system", "content": COMPACT_SYSTEM},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
