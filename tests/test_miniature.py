@@ -167,3 +167,41 @@ def test_run_config_defaults_to_the_miniature_and_explicit_fields_win():
     classic = RunConfig(world="alfworld")
     assert classic.index.library is None and not classic.warm_start
     assert classic.n_train_games == 12 and classic.rollout.max_steps == 6
+
+
+@pytest.mark.slow
+def test_the_miniature_pipeline_warm_starts_with_skills_and_reports_paired_learning(
+    tmp_path, tiny_model_dir
+):
+    """The embedded default's graph, at the smallest sizes: base evaluation, warm start with
+    the skill index, start and final evaluations on the same episodes, the learning lines."""
+    import shutil
+
+    from pipelines.local import run_local
+    from sdar_core.run import RunConfig
+    from sdar_core.run.report import learning_line
+    from sdar_core.tracking.store import client
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_model_dir, out / "model")
+    config = RunConfig(
+        out_dir=out,
+        rounds=1,
+        n_train_games=2,
+        n_valid_games=1,
+        sft={"epochs": 1, "mini_batch_size": 64, "skills_fraction": 1.0},
+        rollout={"n_tasks": 1, "group_size": 2, "max_steps": 2, "show_progress": False},
+        eval={"max_steps": 2, "k": 1, "show_progress": False},
+    )
+    result = run_local(config)
+    mlflow_client = client(result.tracking_uri)
+    names = {a.path for a in mlflow_client.list_artifacts(result.run_id, "eval")}
+    assert {"eval/base.json", "eval/start.json", "eval/final.json"} <= names
+    metrics = mlflow_client.get_run(result.run_id).data.metrics
+    assert metrics["sft/n_samples"] > 0
+    assert metrics["teacher/teacher_mean_skill_tokens"] > 0
+    assert "teacher/teacher_gap_lost_mean" in metrics or "teacher/teacher_gap_won_mean" in metrics
+    for summary, since in ((result.learning_since_base, "base"), (result.learning, "start")):
+        assert summary["since"] == since and summary["episodes"] == 1.0
+        assert summary["low"] <= summary["difference"] <= summary["high"]
+        assert "held-out success" in learning_line(summary)

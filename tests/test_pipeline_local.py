@@ -27,6 +27,7 @@ def local_run(tmp_path_factory, tiny_model_dir):
     shutil.copytree(tiny_model_dir, out / "model")  # reused by prepare_inputs
     config = RunConfig(
         out_dir=out,
+        world="alfworld",  # the machinery on generated ALFWorld-like games, no warm start
         algorithm="sdar",
         rounds=2,
         n_train_games=3,

@@ -30,6 +30,7 @@ def test_a_run_killed_during_the_update_resumes_with_every_finished_stage(tmp_pa
     shutil.copytree(tiny_model_dir, out / "model")  # reused by prepare_inputs
     config = RunConfig(
         out_dir=out,
+        world="alfworld",  # the machinery on generated ALFWorld-like games, no warm start
         rounds=1,
         n_train_games=1,
         n_valid_games=1,
