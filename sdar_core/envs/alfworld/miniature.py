@@ -7,8 +7,9 @@ engine with alfworld's domain and goal formulas, made small enough that a tiny m
 - one task type, pick_and_place_simple ("put some book on diningtable");
 - one room: the eight homes of `HOMES` and the two target surfaces (dining table, countertop;
   nobody's home), one of each kind, none of them closed;
-- every object kind has a fixed home (`HOMES`: books on the shelf, pens on the desk, ...), and
-  each game puts one object of every kind at its home; the task names one of them and a target.
+- every object kind has a fixed home (`HOMES`: books on the shelf, pens on the desk, ...); each
+  game holds one object, the task's, at its home, so a searcher knows it has found the object
+  when a `take` is offered (telling objects apart is not part of the miniature).
   The skills (`library/miniature/`, one per object kind) state these conventions, so a teacher
   that reads them knows where to go first; a student without them must search.
 
@@ -71,7 +72,7 @@ def sample_miniature_game(rng: np.random.Generator) -> Game:
         for i, kind in enumerate(kinds[i] for i in rng.permutation(len(kinds)))
     ]
     by_kind = {r.kind: r for r in receps}
-    things = [Thing(f"{obj}_bar_1", obj, by_kind[home]) for obj, home in sorted(HOMES.items())]
+    things = [Thing(f"{target}_bar_1", target, by_kind[HOMES[target]])]
     layout = world.Layout(
         room="Miniature",
         scene=SCENE_BASE + int(rng.integers(1, 100)),
