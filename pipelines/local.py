@@ -127,7 +127,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring)."""
     from kfp import local
 
-    from sdar_core.tracking.store import client, end_runs_named, finish_run
+    from sdar_core.tracking.store import client, end_runs_named, finish_run, run_store
 
     # the success table downloads evaluation JSONs: no progress bar for those on the terminal
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -178,7 +178,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     return LocalRunResult(
         run_id=run_id,
         tracking_uri=prepared.tracking_uri,
-        rows=success_table(mlflow_client, run_id),
+        rows=success_table(run_store(prepared.tracking_uri), run_id),
         setup_seconds=setup_seconds,
         pipeline_seconds=pipeline_seconds,
         stage_seconds=_stage_seconds(mlflow_client, run_id, started_ms),
