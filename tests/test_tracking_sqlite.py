@@ -1,7 +1,10 @@
-"""The sqlite3 path of the tracking store: it writes the rows MLflow writes, and a task that
-logs through it imports neither mlflow nor the model libraries."""
+"""The sqlite3 path of the tracking store: it writes the rows MLflow writes, a task that logs
+through it imports neither mlflow nor the model libraries, and a copied store is re-pointed so
+that it never writes into the original."""
 
+import json
 import math
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -9,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from sdar_core.tracking import start_run
+from sdar_core.tracking import StageTracker, start_run
 from sdar_core.tracking.sqlite_store import SCHEMA_REVISION, local_path
-from sdar_core.tracking.store import RunStore, client, prepare_experiment, sqlite_uri
+from sdar_core.tracking.store import (
+    STORE_FOLDER_TAG,
+    RunStore,
+    client,
+    prepare_experiment,
+    sqlite_uri,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,3 +145,71 @@ print([name for name in heavy if name in sys.modules])
     run = client(uri).get_run(run_id)
     assert run.data.metrics["index/n_skills"] == 3.0 and run.info.status == "FINISHED"
     assert [f.path for f in client(uri).list_artifacts(run_id, "eval")] == ["eval/x.json"]
+
+
+def _store_with_one_run(folder: Path) -> tuple[str, str]:
+    uri = sqlite_uri(folder / "mlflow.db")
+    prepare_experiment(uri, "e", artifact_root=folder / "mlruns")
+    run_id = start_run(uri, "e", run_name="r", params={"a": 1})
+    (folder / "first.json").write_text(json.dumps({"n": 1}))
+    StageTracker(uri, run_id, stage="eval", round=0).log_artifact(folder / "first.json", "eval")
+    return uri, run_id
+
+
+def _log_from(folder: Path, run_id: str, *, artifact_root: Path | None) -> str:
+    """What a run in `folder` does: prepare the experiment, then log into an old and a new run."""
+    uri = sqlite_uri(folder / "mlflow.db")
+    prepare_experiment(uri, "e", artifact_root=artifact_root)
+    (folder / "second.json").write_text("{}")
+    new_run = start_run(uri, "e", run_name="r2", params={"a": 1})
+    for run in (run_id, new_run):
+        StageTracker(uri, run, stage="eval", round=1).log_artifact(folder / "second.json", "eval")
+    return new_run
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["store-folder-tag", "older-store"])
+def test_a_copied_store_writes_into_the_copy_only(tmp_path, tagged):
+    original, copy = tmp_path / "runs" / "embedded", tmp_path / "elsewhere"
+    original.mkdir(parents=True)
+    uri, run_id = _store_with_one_run(original)
+    if not tagged:  # a store made before sdar recorded its folder
+        with sqlite3.connect(original / "mlflow.db") as db:
+            db.execute("DELETE FROM experiment_tags WHERE key = ?", (STORE_FOLDER_TAG,))
+    before = _tree(original / "mlruns")
+    shutil.copytree(original, copy)
+    new_run = _log_from(copy, run_id, artifact_root=copy / "mlruns")
+    assert _tree(original / "mlruns") == before
+    copy_client = client(sqlite_uri(copy / "mlflow.db"))
+    experiment = copy_client.get_experiment_by_name("e")
+    assert experiment.artifact_location == (copy / "mlruns" / "e").as_uri()
+    assert experiment.tags[STORE_FOLDER_TAG] == str(copy)
+    for run in (run_id, new_run):
+        artifacts = local_path(copy_client.get_run(run).info.artifact_uri)
+        assert artifacts.is_relative_to(copy) and (artifacts / "eval" / "second.json").is_file()
+    # the old run's first artifact is read from the copy
+    assert json.loads(RunStore(sqlite_uri(copy / "mlflow.db")).read_text(run_id, "eval/first.json"))
+    original_tags = client(uri).get_experiment_by_name("e").tags
+    assert original_tags.get(STORE_FOLDER_TAG) == (str(original) if tagged else None)
+
+
+def test_a_copied_store_is_re_pointed_before_sdar_compare_logs(tmp_path):
+    original, copy = tmp_path / "a", tmp_path / "b"
+    original.mkdir()
+    _, run_id = _store_with_one_run(original)
+    before = _tree(original / "mlruns")
+    shutil.copytree(original, copy)
+    _log_from(copy, run_id, artifact_root=None)  # compare_runs prepares without a root
+    assert _tree(original / "mlruns") == before
+
+
+def test_a_store_shared_by_out_dirs_is_not_re_pointed(tmp_path):
+    """`--tracking-uri` naming one store for two out dirs: the artifacts of the experiment stay
+    where its first out dir put them (they never lay in the store's folder)."""
+    store_dir, first, second = tmp_path / "store", tmp_path / "first", tmp_path / "second"
+    store_dir.mkdir()
+    uri = sqlite_uri(store_dir / "mlflow.db")
+    prepare_experiment(uri, "e", artifact_root=first / "mlruns")
+    prepare_experiment(uri, "e", artifact_root=second / "mlruns")
+    experiment = client(uri).get_experiment_by_name("e")
+    assert experiment.artifact_location == (first / "mlruns" / "e").as_uri()
+    assert STORE_FOLDER_TAG not in experiment.tags

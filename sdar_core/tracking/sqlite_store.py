@@ -14,6 +14,9 @@ revision or an artifact location that is not a local folder goes through MLflow 
 Departures from MLflow's store: its name and length validation is not repeated (sdar's metric
 names are fixed, store.py cuts values to MLflow's limits); logged models, datasets and traces
 are not written.
+
+`SqliteRunStore.relocate_experiment` re-points a moved store: MLflow keeps absolute artifact
+locations and has no API to change them (mlflow/mlflow#3144, #3719), so that is SQL as well.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Experiment:
     experiment_id: str
     artifact_location: str
     lifecycle_stage: str
+    tags: dict[str, str]
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -71,6 +75,11 @@ def local_path(location: str) -> Path | None:
     if parsed.scheme == "" and os.path.isabs(location):
         return Path(location)
     return None
+
+
+def _same_form(template: str, path: Path) -> str:
+    """`path` written the way `template` is: a file URI or a bare path."""
+    return path.as_uri() if template.startswith("file:") else str(path)
 
 
 def open_sqlite_store(tracking_uri: str) -> SqliteRunStore | None:
@@ -122,7 +131,55 @@ class SqliteRunStore:
             if len(rows) > 1:
                 raise SdarError(f"{self.path} holds {len(rows)} experiments named {name!r}")
             experiment_id, location, stage = rows[0]
-        return Experiment(str(experiment_id), location, stage)
+            tags = dict(
+                db.execute(
+                    "SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
+                    (experiment_id,),
+                ).fetchall()
+            )
+        return Experiment(str(experiment_id), location, stage, tags)
+
+    def relocate_experiment(
+        self, experiment: Experiment, old_folder: Path, new_folder: Path
+    ) -> str:
+        """Rewrite every artifact location of `experiment` under `old_folder` (the
+        experiment's, its runs' and its logged models') to the same place under `new_folder`;
+        return the experiment's new location."""
+
+        def moved(location: str) -> str:
+            path = local_path(location)
+            if path is None or not path.is_relative_to(old_folder):
+                return location
+            return _same_form(location, new_folder / path.relative_to(old_folder))
+
+        experiment_id = int(experiment.experiment_id)
+        with self._session(write=True) as db:
+            db.execute(
+                "UPDATE experiments SET artifact_location = ?, last_update_time = ? "
+                "WHERE experiment_id = ?",
+                (moved(experiment.artifact_location), _now_ms(), experiment_id),
+            )
+            for table, key, column in (
+                ("runs", "run_uuid", "artifact_uri"),
+                ("logged_models", "model_id", "artifact_location"),
+            ):
+                rows = db.execute(
+                    f"SELECT {key}, {column} FROM {table} WHERE experiment_id = ?",
+                    (experiment_id,),
+                ).fetchall()
+                db.executemany(
+                    f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+                    [(moved(location), row_id) for row_id, location in rows],
+                )
+        return moved(experiment.artifact_location)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        with self._session(write=True) as db:
+            db.execute(
+                "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (key, experiment_id) DO UPDATE SET value = excluded.value",
+                (key, value, int(experiment_id)),
+            )
 
     def create_run(
         self, experiment_id: str, *, run_name: str, tags: Mapping[str, str] | None = None

@@ -10,10 +10,17 @@ The stages reach the run through `RunStore`: on a local sqlite store it writes M
 with sqlite3 (sqlite_store.py), so that a task never imports mlflow (≈ 3.5 s per task); any
 other store goes through an MlflowClient. MLflow is imported inside the functions so that
 importing sdar_core stays cheap.
+
+A local store is portable: an experiment whose artifacts lie in the store's folder records that
+folder (experiment tag `sdar.store_folder`), and when the store is found in another folder (the
+folder was moved or copied, e.g. `cp -r runs/embedded elsewhere`) `prepare_experiment` re-points
+the experiment's and its runs' artifact locations there, so a copy never writes into the
+original.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,13 +29,16 @@ from typing import Any
 from sdar_core.errors import ConfigError
 from sdar_core.tracking.sqlite_store import (
     Experiment,
+    SqliteRunStore,
     copy_artifact,
     list_artifact_folder,
     local_path,
     open_sqlite_store,
+    sqlite_path,
 )
 
 __all__ = [
+    "STORE_FOLDER_TAG",
     "RunStore",
     "client",
     "end_runs_named",
@@ -44,6 +54,7 @@ __all__ = [
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000  # and at most 1000 metrics
 _MAX_VALUE = 6000  # and param values of at most 6000 characters
+STORE_FOLDER_TAG = "sdar.store_folder"  # where a local store was when its locations were written
 
 
 def sqlite_uri(db_path: str | Path) -> str:
@@ -105,7 +116,7 @@ class RunStore:
         if found is None:
             return None
         location = found.artifact_location
-        return Experiment(found.experiment_id, location, found.lifecycle_stage)
+        return Experiment(found.experiment_id, location, found.lifecycle_stage, dict(found.tags))
 
     def create_run(self, experiment_id: str, *, run_name: str, tags: Mapping[str, str]) -> str:
         if self.sqlite is not None:
@@ -202,18 +213,61 @@ def prepare_experiment(
 ) -> str:
     """Create `experiment` if missing (migrating a fresh store); return its id.
 
-    With `artifact_root` the experiment stores artifacts under that folder (absolute).
+    With `artifact_root` the experiment stores artifacts under that folder (absolute). An
+    existing experiment of a local store that was moved is re-pointed (module docstring).
     """
     store = run_store(tracking_uri)
     found = store.experiment(experiment)
     if found is not None:
+        if store.sqlite is not None:
+            _follow_moved_store(store.sqlite, found, artifact_root, experiment)
         return found.experiment_id
-    location = None
+    location, tags = None, {}
     if artifact_root is not None:
         folder = Path(artifact_root).resolve() / experiment
         folder.mkdir(parents=True, exist_ok=True)
         location = folder.as_uri()
-    return store.client.create_experiment(experiment, artifact_location=location)
+        db = sqlite_path(tracking_uri)
+        if db is not None and folder.is_relative_to(db.resolve().parent):
+            tags[STORE_FOLDER_TAG] = str(db.resolve().parent)
+    return store.client.create_experiment(experiment, artifact_location=location, tags=tags)
+
+
+def _follow_moved_store(
+    store: SqliteRunStore, found: Experiment, artifact_root: str | Path | None, name: str
+) -> None:
+    """Re-point `found`'s artifact locations when its local store has moved from the folder
+    recorded in its `STORE_FOLDER_TAG`. An experiment without the tag (made before sdar
+    recorded it) is adopted when `artifact_root` lies in the store's folder and the experiment
+    keeps its artifacts at the same place relative to another folder, whose copy is here."""
+    folder = store.path.resolve().parent
+    location = local_path(found.artifact_location)
+    recorded = found.tags.get(STORE_FOLDER_TAG)
+    if location is None:
+        return
+    if recorded is None:
+        if artifact_root is None:
+            return
+        expected = Path(artifact_root).resolve() / name
+        if not expected.is_relative_to(folder):
+            return
+        layout = expected.relative_to(folder).parts
+        if location == expected:
+            recorded = str(folder)
+        elif location.parts[-len(layout) :] == layout and expected.is_dir():
+            recorded = str(Path(*location.parts[: -len(layout)]))
+        else:
+            return
+    old = Path(recorded)
+    if old != folder and location.is_relative_to(old):
+        moved_to = store.relocate_experiment(found, old, folder)
+        print(
+            f"the MLflow store {store.path} was moved from {old}: experiment {name!r} "
+            f"now keeps its artifacts in {moved_to}",
+            file=sys.stderr,
+        )
+    if found.tags.get(STORE_FOLDER_TAG) != str(folder):
+        store.set_experiment_tag(found.experiment_id, STORE_FOLDER_TAG, str(folder))
 
 
 def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
