@@ -3,9 +3,10 @@ starts working.
 
 Under kfp.local every task is a fresh interpreter that imports kfp's executor, the component
 body's `sdar_core.run.stages`, and whatever its stage function imports, and opens its tracking
-store (`RunStore`: sqlite3 on a local store, an MlflowClient otherwise). Part 1 times exactly
-that, per stage, in fresh interpreters (median of `--repeats`), and names the heavy packages
-that were imported by then.
+store (`RunStore`: sqlite3 on a local store, an MlflowClient otherwise; a stage that logs
+through `Tracking.stage` also freezes the garbage collector at exit). Part 1 times exactly that,
+per stage, in fresh interpreters from start to exit (median of `--repeats`), and names the heavy
+packages that were imported by then.
 Part 2 (`--pipeline`) runs a small embedded pipeline (vanilla on ALFWorld: start tracking, two
 importers, index, one evaluation; tiny model, 2 games) and prints the runner overhead per task
 as `sdar run` reports it: (pipeline wall time - time inside the stages) / tasks.
@@ -23,12 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-_COMMON = (
-    "import kfp.dsl.executor_main\n"
-    "from sdar_core.run.stages import Tracking\n"
-    "from sdar_core.tracking.store import run_store\n"
-    "run_store('sqlite:///{db}').experiment('bench')\n"
-)
+_COMMON = "import kfp.dsl.executor_main\nfrom sdar_core.run.stages import Tracking\n"
+# how a stage opens its tracking store, after its imports
+_OPEN_STORE = "Tracking('sqlite:///{db}', 'run').stage('bench', 0)\n"
+_OPEN_STORE_FIRST = "from sdar_core.tracking.store import run_store\nrun_store('sqlite:///{db}').experiment('bench')\n"
 HEAVY = ("mlflow", "torch", "transformers", "datasets", "pandas", "pyarrow", "matplotlib", "numpy")
 _REPORT = "import sys\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))\n"
 # what each stage function imports before its work starts (sdar_core/run/stages.py)
@@ -49,7 +48,8 @@ STAGE_IMPORTS = {
 def time_imports(stage: str, db: Path, repeats: int) -> tuple[float, str]:
     """Median wall time of a fresh interpreter doing the stage's start-up, and the heavy
     packages it imported."""
-    code = _COMMON.format(db=db) + STAGE_IMPORTS[stage] + _REPORT.format(heavy=HEAVY)
+    opening = _OPEN_STORE_FIRST if stage == "start_tracking" else _OPEN_STORE
+    code = _COMMON + STAGE_IMPORTS[stage] + opening.format(db=db) + _REPORT.format(heavy=HEAVY)
     times, loaded = [], ""
     for _ in range(repeats):
         started = time.perf_counter()
