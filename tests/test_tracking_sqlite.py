@@ -25,10 +25,14 @@ from sdar_core.tracking.store import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_schema_revision_is_the_one_the_pinned_mlflow_writes():
+def test_schema_revision_and_staging_prefix_are_the_pinned_mlflows():
+    from mlflow.store.artifact.local_artifact_repo import _TEMP_ARTIFACT_PREFIX
     from mlflow.store.db.utils import _get_latest_schema_revision
 
+    from sdar_core.tracking.sqlite_store import _TEMP_PREFIX
+
     assert _get_latest_schema_revision() == SCHEMA_REVISION
+    assert _TEMP_PREFIX == _TEMP_ARTIFACT_PREFIX
 
 
 def _log_everything(store: RunStore, experiment_id: str, folder: Path) -> str:

@@ -49,7 +49,7 @@ __all__ = [
 
 SCHEMA_REVISION = "dc11669786a5"  # alembic head of mlflow 3.17.2 (tests check the pinned one)
 _MAX_FLOAT = 1.7976931348623157e308  # MLflow stores +/-inf as the largest finite double
-_TEMP_PREFIX = ".mlflow-tmp-"  # MLflow's local repository hides its staging files by this prefix
+_TEMP_PREFIX = ".artifact.uploading."  # the staging-file prefix of MLflow's local repository
 
 
 @dataclass(frozen=True)
