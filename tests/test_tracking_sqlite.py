@@ -113,6 +113,7 @@ def test_sqlite_path_writes_what_mlflow_writes(tmp_path):
 
 def test_sqlite_path_refuses_what_mlflow_refuses(tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
+    prepare_experiment(uri, "e", artifact_root=tmp_path / "mlruns")
     run_id = start_run(uri, "e", run_name="r", params={"a": 1})
     store = RunStore(uri)
     with pytest.raises(ValueError, match="changing param values"):
@@ -126,6 +127,7 @@ def test_a_stage_logs_without_importing_mlflow_or_the_model_libraries(tmp_path):
     """A pipeline task imports sdar_core.run.stages (and kfp's component modules) and logs
     through StageTracker: none of mlflow, torch, transformers or datasets may load."""
     uri = sqlite_uri(tmp_path / "mlflow.db")
+    prepare_experiment(uri, "e", artifact_root=tmp_path / "mlruns")
     run_id = start_run(uri, "e", run_name="r", params={"a": 1})
     (tmp_path / "x.json").write_text("{}")
     code = f"""
