@@ -2,8 +2,11 @@
 starts working.
 
 Under kfp.local every task is a fresh interpreter that imports kfp's executor, the component
-body's `sdar_core.run.stages`, and whatever its stage function imports, and opens an MLflow
-client. Part 1 times exactly that, per stage, in fresh interpreters (median of `--repeats`).
+body's `sdar_core.run.stages`, and whatever its stage function imports, and opens its tracking
+store (`RunStore`: sqlite3 on a local store, an MlflowClient otherwise; a stage that logs
+through `Tracking.stage` also freezes the garbage collector at exit). Part 1 times exactly that,
+per stage, in fresh interpreters from start to exit (median of `--repeats`), and names the heavy
+packages that were imported by then.
 Part 2 (`--pipeline`) runs a small embedded pipeline (vanilla on ALFWorld: start tracking, two
 importers, index, one evaluation; tiny model, 2 games) and prints the runner overhead per task
 as `sdar run` reports it: (pipeline wall time - time inside the stages) / tasks.
@@ -21,18 +24,20 @@ import tempfile
 import time
 from pathlib import Path
 
-_COMMON = (
-    "import kfp.dsl.executor_main\n"
-    "from sdar_core.run.stages import Tracking\n"
-    "from sdar_core.tracking.store import client\n"
-    "client('sqlite:///{db}').search_experiments()\n"
-)
+_COMMON = "import kfp.dsl.executor_main\nfrom sdar_core.run.stages import Tracking\n"
+# how a stage opens its tracking store, after its imports
+_OPEN_STORE = "Tracking('sqlite:///{db}', 'run').stage('bench', 0)\n"
+_OPEN_STORE_FIRST = "from sdar_core.tracking.store import run_store\nrun_store('sqlite:///{db}').experiment('bench')\n"
+HEAVY = ("mlflow", "torch", "transformers", "datasets", "pandas", "pyarrow", "matplotlib", "numpy")
+_REPORT = "import sys\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))\n"
 # what each stage function imports before its work starts (sdar_core/run/stages.py)
 STAGE_IMPORTS = {
     "start_tracking": "from sdar_core.tracking import start_run\n",
-    "index_skills": "from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir\n",
+    "index_skills": "from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir\n"
+    "from sdar_core.skills.index import read_manifest\n",
     "generate_rollouts": "from sdar_core.algos import get_algorithm\n"
-    "from sdar_core.rollout import RolloutConfig, generate_rollouts\n",
+    "from sdar_core.rollout import RolloutConfig, generate_rollouts\n"
+    "from sdar_core.run.config import check_group_size\n",
     "score_teacher": "from sdar_core.teacher import TeacherConfig, score_teacher\n",
     "sdar_update": "from sdar_core.train import UpdateConfig, sdar_update\n",
     "evaluate": "from sdar_core.algos import get_algorithm\n"
@@ -40,14 +45,18 @@ STAGE_IMPORTS = {
 }
 
 
-def time_imports(stage: str, db: Path, repeats: int) -> float:
-    code = _COMMON.format(db=db) + STAGE_IMPORTS[stage]
-    times = []
+def time_imports(stage: str, db: Path, repeats: int) -> tuple[float, str]:
+    """Median wall time of a fresh interpreter doing the stage's start-up, and the heavy
+    packages it imported."""
+    opening = _OPEN_STORE_FIRST if stage == "start_tracking" else _OPEN_STORE
+    code = _COMMON + STAGE_IMPORTS[stage] + opening.format(db=db) + _REPORT.format(heavy=HEAVY)
+    times, loaded = [], ""
     for _ in range(repeats):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
+        done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        loaded = done.stdout.decode().strip()
+    return statistics.median(times), loaded
 
 
 def pipeline_overhead(out: Path) -> tuple[float, int]:
@@ -77,9 +86,10 @@ def main() -> None:
         from sdar_core.tracking.store import sqlite_uri
 
         prepare_experiment(sqlite_uri(db), "bench")  # migrations happen here, not in the timing
-        print("fresh-interpreter start-up per task (kfp executor + stage imports + MLflow client)")
+        print("fresh-interpreter start-up per task (kfp executor + stage imports + tracking store)")
         for stage in STAGE_IMPORTS:
-            print(f"  {stage:18s} {time_imports(stage, db.resolve(), args.repeats):5.2f} s")
+            seconds, loaded = time_imports(stage, db.resolve(), args.repeats)
+            print(f"  {stage:18s} {seconds:5.2f} s   {loaded or '-'}")
         if args.pipeline:
             overhead, n_tasks = pipeline_overhead(Path(tmp) / "run")
             print(f"embedded pipeline: {overhead:.2f} s runner overhead per task ({n_tasks} tasks)")

@@ -130,7 +130,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring)."""
     from kfp import local
 
-    from sdar_core.tracking.store import client, end_runs_named, finish_run
+    from sdar_core.tracking.store import client, end_runs_named, finish_run, run_store
 
     # the success table downloads evaluation JSONs: no progress bar for those on the terminal
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -178,11 +178,12 @@ def run_local(config: RunConfig) -> LocalRunResult:
     # an older run of this name whose start the cache no longer held (it was not resumed)
     end_runs_named(prepared.tracking_uri, config.experiment, run_name, status="KILLED")
     mlflow_client = client(prepared.tracking_uri)
-    evaluations = load_evaluations(mlflow_client, run_id)
+    store = run_store(prepared.tracking_uri)
+    evaluations = load_evaluations(store, run_id)
     return LocalRunResult(
         run_id=run_id,
         tracking_uri=prepared.tracking_uri,
-        rows=success_table(mlflow_client, run_id),
+        rows=success_table(store, run_id),
         setup_seconds=setup_seconds,
         pipeline_seconds=pipeline_seconds,
         stage_seconds=_stage_seconds(mlflow_client, run_id, started_ms),

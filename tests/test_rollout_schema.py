@@ -128,3 +128,25 @@ def test_unscored_artifact_is_refused_where_teacher_logprobs_are_required(tmp_pa
     out = _write(tmp_path / "traj")
     with pytest.raises(ArtifactError, match="score_teacher"):
         read_trajectories(out, require_teacher=True)
+
+
+def test_importing_the_schema_and_the_evaluation_does_not_import_datasets():
+    """The evaluation stage never reads trajectories: it must not pay for datasets, pandas and
+    pyarrow (about 1 s per task) because the rollout package holds the schema."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sdar_core.rollout, sdar_core.rollout.schema, sdar_core.evaluation\n"
+        "print([m for m in ('datasets', 'pyarrow', 'pandas') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_features_follow_the_column_types():
+    from sdar_core.rollout.schema import COLUMN_TYPES, SCORED_COLUMNS, SCORED_FEATURES
+
+    assert list(FEATURES) == list(COLUMN_TYPES) and list(SCORED_FEATURES) == list(SCORED_COLUMNS)
+    assert str(FEATURES.arrow_schema.field("prompt_ids").type) == "list<item: int32>"
+    assert str(SCORED_FEATURES.arrow_schema.field("teacher_skill_tokens").type) == "int32"

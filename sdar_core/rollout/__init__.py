@@ -5,8 +5,12 @@
 - generation backends behind one interface, chosen by name: "hf" (transformers, CPU/GPU) and
   "vllm" (GPU, imported lazily) (backends/);
 - the two training-sample layouts, "per_step" and "whole_trajectory" (samples.py);
-- the artifact schema, `write_trajectories` / `read_trajectories` (schema.py).
+- the artifact schema, `write_trajectories` / `read_trajectories` (schema.py); its
+  `datasets.Features` (FEATURES, SCORED_FEATURES) are built on first use, so that importing
+  this package does not import datasets.
 """
+
+from typing import Any
 
 from sdar_core.rollout.backends.base import (
     Generation,
@@ -20,9 +24,7 @@ from sdar_core.rollout.config import RolloutConfig
 from sdar_core.rollout.loop import choose_tasks, generate_rollouts, play_round, sampling_seed
 from sdar_core.rollout.samples import Episode, Turn, build_samples, list_layouts, summarize
 from sdar_core.rollout.schema import (
-    FEATURES,
     SCHEMA_VERSION,
-    SCORED_FEATURES,
     read_metadata,
     read_trajectories,
     write_trajectories,
@@ -55,3 +57,11 @@ __all__ = [
     "summarize",
     "write_trajectories",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("FEATURES", "SCORED_FEATURES"):
+        from sdar_core.rollout import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

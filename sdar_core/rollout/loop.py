@@ -38,7 +38,7 @@ from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.rollout.backends.base import GenerationBackend, get_backend_factory
 from sdar_core.rollout.config import RolloutConfig
 from sdar_core.rollout.samples import Episode, Turn, build_samples, summarize
-from sdar_core.rollout.schema import FEATURES, write_trajectories
+from sdar_core.rollout.schema import COLUMNS, write_trajectories
 from sdar_core.rollout.tokens import TurnDelta, render_prompt_ids
 
 __all__ = [
@@ -238,7 +238,7 @@ def generate_rollouts(
     samples = build_samples(episodes, layout=config.layout)
     summary = summarize(episodes, seconds=seconds, env_steps=env_steps) | {"round": round}
     extra = {"round": round, "env_name": config.env}
-    rows = {name: [s[name] if name in s else extra[name] for s in samples] for name in FEATURES}
+    rows = {name: [s[name] if name in s else extra[name] for s in samples] for name in COLUMNS}
     metadata = {
         "layout": config.layout,
         "round": round,

@@ -49,27 +49,29 @@ Teacher columns (kind "scored_trajectories"): `teacher_logprobs` list<float32> (
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import datasets
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from sdar_core.errors import ArtifactError
 
+if TYPE_CHECKING:
+    import datasets
+    import pyarrow as pa
+
 __all__ = [
+    "COLUMNS",
     "DATA_FILE",
-    "FEATURES",
+    "FEATURES",  # noqa: F822 (built on first use, module __getattr__)
     "METADATA_FILE",
     "SCHEMA_VERSION",
-    "SCORED_FEATURES",
+    "SCORED_COLUMNS",
+    "SCORED_FEATURES",  # noqa: F822
     "SUMMARY_FILE",
     "TOKEN_COLUMNS",
     "read_metadata",
@@ -84,60 +86,70 @@ SUMMARY_FILE = "summary.json"
 KINDS = ("trajectories", "scored_trajectories")
 
 
-def _ints() -> datasets.List:
-    return datasets.List(datasets.Value("int32"))
-
-
-def _floats() -> datasets.List:
-    return datasets.List(datasets.Value("float32"))
-
-
-_V = datasets.Value
-FEATURES = datasets.Features(
-    {
-        "prompt_ids": _ints(),
-        "response_ids": _ints(),
-        "response_mask": datasets.List(_V("int8")),
-        "old_logprobs": _floats(),
-        "prompt_messages": _V("string"),
-        "layout": _V("string"),
-        "round": _V("int32"),
-        "group_id": _V("string"),
-        "member": _V("int32"),
-        "task_id": _V("string"),
-        "task_type": _V("string"),
-        "task_text": _V("string"),
-        "step_index": _V("int32"),
-        "n_steps": _V("int32"),
-        "step_reward": _V("float32"),
-        "episode_reward": _V("float32"),
-        "won": _V("bool"),
-        "invalid_action": _V("bool"),
-        "n_invalid_actions": _V("int32"),
-        "truncated": _V("bool"),
-        "episode_truncated": _V("bool"),
-        "env_name": _V("string"),
-        "episode_seed": _V("int64"),
-        "env_info": _V("string"),
-    }
-)
-TEACHER_FEATURES = datasets.Features(
-    {
-        "teacher_logprobs": _floats(),
-        "teacher_skills": _V("string"),
-        "teacher_skill_tokens": _V("int32"),
-    }
-)
-SCORED_FEATURES = datasets.Features({**FEATURES, **TEACHER_FEATURES})
+# The columns and their types (module docstring). The `datasets.Features` are built from these on
+# first use: every model stage imports this module, and datasets brings pandas and pyarrow
+# (about 1 s) to stages that never read or write trajectories (the evaluation).
+COLUMN_TYPES: dict[str, str] = {
+    "prompt_ids": "list<int32>",
+    "response_ids": "list<int32>",
+    "response_mask": "list<int8>",
+    "old_logprobs": "list<float32>",
+    "prompt_messages": "string",
+    "layout": "string",
+    "round": "int32",
+    "group_id": "string",
+    "member": "int32",
+    "task_id": "string",
+    "task_type": "string",
+    "task_text": "string",
+    "step_index": "int32",
+    "n_steps": "int32",
+    "step_reward": "float32",
+    "episode_reward": "float32",
+    "won": "bool",
+    "invalid_action": "bool",
+    "n_invalid_actions": "int32",
+    "truncated": "bool",
+    "episode_truncated": "bool",
+    "env_name": "string",
+    "episode_seed": "int64",
+    "env_info": "string",
+}
+TEACHER_COLUMN_TYPES: dict[str, str] = {
+    "teacher_logprobs": "list<float32>",
+    "teacher_skills": "string",
+    "teacher_skill_tokens": "int32",
+}
+COLUMNS = tuple(COLUMN_TYPES)
+SCORED_COLUMNS = (*COLUMNS, *TEACHER_COLUMN_TYPES)
 # Columns with one entry per response token.
 TOKEN_COLUMNS = ("response_mask", "old_logprobs", "teacher_logprobs")
+_FEATURE_KINDS = {"FEATURES": "trajectories", "SCORED_FEATURES": "scored_trajectories"}
 
 
+@functools.cache
 def features_for(kind: str) -> datasets.Features:
     """The features of an artifact of `kind`."""
     if kind not in KINDS:
         raise ArtifactError(f"unknown trajectory artifact kind {kind!r}: expected one of {KINDS}")
-    return FEATURES if kind == "trajectories" else SCORED_FEATURES
+    import datasets
+
+    types = COLUMN_TYPES if kind == "trajectories" else COLUMN_TYPES | TEACHER_COLUMN_TYPES
+    return datasets.Features(
+        {
+            name: datasets.List(datasets.Value(dtype[5:-1]))
+            if dtype.startswith("list<")
+            else datasets.Value(dtype)
+            for name, dtype in types.items()
+        }
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """FEATURES and SCORED_FEATURES, built on first use (PEP 562)."""
+    if name not in _FEATURE_KINDS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return features_for(_FEATURE_KINDS[name])
 
 
 def write_trajectories(
@@ -153,6 +165,8 @@ def write_trajectories(
     `rows` is a column dict or a Dataset with exactly the columns of `kind`. `out_dir` must not
     exist or be an empty directory, so a finished artifact is never overwritten.
     """
+    import pyarrow.parquet as pq
+
     features = features_for(kind)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -175,6 +189,8 @@ def write_trajectories(
 
 
 def _to_table(rows: Mapping[str, list[Any]] | datasets.Dataset, features) -> pa.Table:
+    import datasets
+
     if isinstance(rows, datasets.Dataset):
         table = rows.data.table
     else:
@@ -218,6 +234,10 @@ def read_trajectories(
     artifact_dir: str | os.PathLike[str], *, require_teacher: bool = False
 ) -> datasets.Dataset:
     """The samples of an artifact as a Dataset, validated against its schema (see module doc)."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     meta = read_metadata(artifact_dir)
     if require_teacher and meta["kind"] != "scored_trajectories":
         raise ArtifactError(
@@ -240,6 +260,8 @@ def read_trajectories(
 
 
 def _validate_table(table: pa.Table, features: datasets.Features, *, source: str) -> None:
+    import pyarrow.compute as pc
+
     expected = features.arrow_schema
     for field in expected:
         if field.name not in table.schema.names:
@@ -267,6 +289,8 @@ def _validate_table(table: pa.Table, features: datasets.Features, *, source: str
 
 def _same_list(actual: pa.DataType, field: pa.Field) -> bool:
     """list<element: T> and list<item: T> are the same column (only the child's name differs)."""
+    import pyarrow as pa
+
     return (
         pa.types.is_list(actual)
         and pa.types.is_list(field.type)

@@ -210,7 +210,7 @@ def replicate(
     from sdar_core.algos import get_algorithm
     from sdar_core.run.report import load_evaluations
     from sdar_core.tracking.compare import compare_runs
-    from sdar_core.tracking.store import client
+    from sdar_core.tracking.store import client, run_store
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -233,7 +233,7 @@ def replicate(
             }  # fmt: skip
             config = RunConfig.model_validate(fields).with_seed(seed)
             result = run_local(config)
-            evaluations = load_evaluations(client(result.tracking_uri), result.run_id)
+            evaluations = load_evaluations(run_store(result.tracking_uri), result.run_id)
             learned = result.learning or {}
             runs.append(
                 RunOutcome(

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdar_core.tracking.store import RunStore
 
 __all__ = [
     "learning_line",
@@ -34,13 +37,13 @@ def log_evaluation_artifacts(tracker: Any, results_path: str | Path, *, label: s
         copy = folder / f"{label}.json"
         copy.write_text(Path(results_path).read_text())
         tracker.log_artifact(copy, EVAL_DIR)
-        evaluations = load_evaluations(tracker.client, tracker.run_id)
+        evaluations = load_evaluations(tracker.store, tracker.run_id)
         columns = {name: _by_task_type(results) for name, results in evaluations.items()}
         plot = plot_task_type_success(
             columns, folder / "success_by_task_type.png", title="success by task type"
         )
         tracker.log_artifact(plot, EVAL_DIR)
-        history = _history_plot(tracker.client, tracker.run_id, folder)
+        history = _history_plot(tracker.store, tracker.run_id, folder)
         if history is not None:
             tracker.log_artifact(history, EVAL_DIR)
 
@@ -82,39 +85,36 @@ def history_panels(metric_names: list[str]) -> dict[str, dict[str, str]]:
     return panels
 
 
-def _history_plot(mlflow_client: Any, run_id: str, folder: Path) -> Path | None:
+def _history_plot(store: RunStore, run_id: str, folder: Path) -> Path | None:
     """Per round: success (rollouts, evaluation, per task type), gate statistics, the teacher-
     student gap and the loss terms, one panel each."""
     from sdar_core.tracking.plots import plot_groups
 
-    logged = mlflow_client.get_run(run_id).data.metrics
+    logged = set(store.metric_names(run_id))
     panels = {}
-    for panel, lines in history_panels(list(logged)).items():
+    for panel, lines in history_panels(sorted(logged)).items():
         groups = {}
         for label, name in lines.items():
             if name in logged:
-                points = mlflow_client.get_metric_history(run_id, name)
-                groups[label] = {int(p.step): [float(p.value)] for p in points}
+                points = store.metric_history(run_id, name)
+                groups[label] = {step: [value] for step, value in points}
         panels[panel] = groups
     return plot_groups(panels, folder / "history.png", title="per round")
 
 
-def load_evaluations(mlflow_client: Any, run_id: str) -> dict[str, dict[str, Any]]:
+def load_evaluations(store: RunStore, run_id: str) -> dict[str, dict[str, Any]]:
     """{label: evaluation JSON} of the run's eval/*.json artifacts, start first."""
-    with tempfile.TemporaryDirectory() as tmp:
-        names = [f.path for f in mlflow_client.list_artifacts(run_id, EVAL_DIR)]
-        found = {}
-        for name in names:
-            if name.endswith(".json"):
-                local = mlflow_client.download_artifacts(run_id, name, tmp)
-                found[Path(name).stem] = json.loads(Path(local).read_text())
+    found = {}
+    for name in store.list_artifacts(run_id, EVAL_DIR):
+        if name.endswith(".json"):
+            found[Path(name).stem] = json.loads(store.read_text(run_id, name))
     order = {"base": 0, "start": 1, "final": 2}
-    return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 2), item[0])))
+    return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
 
 
-def success_table(mlflow_client: Any, run_id: str) -> list[dict[str, Any]]:
+def success_table(store: RunStore, run_id: str) -> list[dict[str, Any]]:
     """Rows {task_type, <label>: success, ...} for each task type and `all`."""
-    evaluations = {k: _by_task_type(v) for k, v in load_evaluations(mlflow_client, run_id).items()}
+    evaluations = {k: _by_task_type(v) for k, v in load_evaluations(store, run_id).items()}
     task_types = sorted({t for cols in evaluations.values() for t in cols} - {"all"})
     rows = []
     for task_type in [*task_types, "all"]:

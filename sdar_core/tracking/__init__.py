@@ -1,7 +1,9 @@
 """MLflow tracking of pipeline runs and the comparison of runs (`sdar compare`).
 
 - `store`: the experiment and the one MLflow run per pipeline run (`prepare_experiment`,
-  `start_run`, `finish_run`).
+  `start_run`, `finish_run`), and `RunStore`, through which the stages log and read back.
+- `sqlite_store`: a local MLflow sqlite store written with sqlite3, so that a pipeline task does
+  not import mlflow; and the re-pointing of a store that was moved or copied.
 - `stage`: `StageTracker`, which logs a stage's summary with step = round and its duration.
 - `plots`: matplotlib (Agg) figures of metric histories; MLflow has no headless chart export.
 - `compare`: runs or an experiment → a table and plots, seeds of one algorithm grouped into mean

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sdar_core.tracking.store import client
+from sdar_core.tracking.store import run_store
 
 __all__ = ["StageTracker", "flatten_metrics"]
 
@@ -44,7 +44,7 @@ class StageTracker:
     """Logs a stage's metrics (step = round), artifacts and duration into one MLflow run."""
 
     def __init__(self, tracking_uri: str, run_id: str, *, stage: str, round: int) -> None:
-        self.client = client(tracking_uri)
+        self.store = run_store(tracking_uri)
         self.run_id, self.stage, self.round = run_id, stage, round
         self._started = 0.0
         self._logged: dict[str, float] = {}
@@ -70,17 +70,9 @@ class StageTracker:
         return flat
 
     def log_numbers(self, numbers: Mapping[str, float]) -> None:
-        from mlflow.entities import Metric
-
         stamp = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), stamp, self.round) for k, v in sorted(numbers.items())]
-        for start in range(0, len(metrics), 1000):  # MLflow's per-batch metric limit
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+        self.store.log_metrics(self.run_id, numbers, step=self.round, timestamp_ms=stamp)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or folder into the run (under `artifact_path`)."""
-        path = Path(path)
-        if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), artifact_path)
-        else:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        self.store.log_artifact(self.run_id, path, artifact_path)
