@@ -207,3 +207,9 @@ def test_the_miniature_pipeline_warm_starts_with_skills_and_reports_paired_learn
         assert summary["since"] == since and summary["episodes"] == 1.0
         assert summary["low"] <= summary["difference"] <= summary["high"]
         assert "held-out success" in learning_line(summary)
+
+
+def test_the_light_model_shape_agrees_with_the_tokenizer():
+    from sdar_core.models import shape, tokenizer
+
+    assert shape.MIN_VOCAB_SIZE == tokenizer.MIN_VOCAB_SIZE

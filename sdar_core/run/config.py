@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.errors import ConfigError
 from sdar_core.evaluation.config import EvalConfig
+from sdar_core.models.shape import TinyModelConfig
 from sdar_core.rollout.config import RolloutConfig
 from sdar_core.skills.index import IndexConfig
 from sdar_core.teacher.config import TeacherConfig
@@ -162,6 +163,10 @@ class RunConfig(BaseModel):
         default=None,
         description="model folder, .gguf file, packaged model (smollm2) or hub id; "
         "None: the tiny model built under out_dir",
+    )
+    tiny_model: TinyModelConfig = Field(
+        default=TinyModelConfig(),
+        description="shape of the tiny model built under out_dir when no model is given",
     )
     world: Literal["miniature", "alfworld"] = Field(
         default="miniature",

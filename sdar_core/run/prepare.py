@@ -34,15 +34,31 @@ class PreparedInputs:
     pipeline_root: Path
 
 
-def _model(out: Path, source: str | None = None) -> Path:
+def _model(out: Path, source: str | None = None, shape=None) -> Path:
     from sdar_core.models import build_tiny_model
+    from sdar_core.models.tiny import TinyModelConfig
 
     if source is not None:
         return _given_model(out, source)
+    shape = shape or TinyModelConfig()
     model_dir = out / "model"
+    if (model_dir / "config.json").is_file() and not _same_shape(model_dir, shape):
+        raise ArtifactError(
+            f"{model_dir} holds a tiny model of another shape than tiny_model asks for: use "
+            "another out_dir, or delete that folder to build the new shape"
+        )
     if not (model_dir / "config.json").is_file():
-        build_tiny_model(model_dir)  # refuses a non-empty folder: it is never deleted here
+        build_tiny_model(model_dir, config=shape)  # refuses a non-empty folder: never deleted
     return model_dir
+
+
+def _same_shape(model_dir: Path, shape) -> bool:
+    """Whether the model in `model_dir` has `shape`'s width and depth (config.json)."""
+    found = json.loads((model_dir / "config.json").read_text())
+    return all(
+        found.get(name) == getattr(shape, name)
+        for name in ("hidden_size", "intermediate_size", "num_hidden_layers")
+    )
 
 
 def _given_model(out: Path, source: str) -> Path:
@@ -103,7 +119,7 @@ def prepare_inputs(config: RunConfig) -> PreparedInputs:
         tracking_uri, config.experiment, artifact_root=out / "mlruns" if local_store else None
     )
     return PreparedInputs(
-        model_dir=_model(out, config.model),
+        model_dir=_model(out, config.model, config.tiny_model),
         games_dir=_games(out, config),
         tracking_uri=tracking_uri,
         experiment_id=experiment_id,
