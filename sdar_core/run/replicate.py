@@ -71,14 +71,17 @@ class ReplicateResult:
 
 
 def _checkpoint_of(config: RunConfig, run_name: str) -> Path:
-    """The warm start's checkpoint folder in the run's pipeline root."""
-    folder = config.out_dir.resolve() / "pipeline_root" / run_name / "warmstart-sft" / "checkpoint"
-    if not (folder / "config.json").is_file():
+    """The warm start's checkpoint folder in the pipeline root: kfp.local names a run's folder
+    by pipeline and start time, and a resumed run reuses the folder of the run that made it, so
+    this is the newest warm-start checkpoint there (replicate's own out_dir holds no other)."""
+    root = config.out_dir.resolve() / "pipeline_root"
+    found = [p.parent for p in root.glob("*/warmstart-sft/checkpoint/config.json")]
+    if not found:
         raise ArtifactError(
-            f"the warm-start run {run_name} left no checkpoint at {folder}: re-run `sdar "
-            "replicate` (finished stages are reused), or check the run's task log"
+            f"the warm-start run {run_name} left no checkpoint under {root}/*/warmstart-sft: "
+            "re-run `sdar replicate` (finished stages are reused), or check the run's task log"
         )
-    return folder
+    return max(found, key=lambda p: (p / "config.json").stat().st_mtime)
 
 
 def _last_values(tracking_uri: str, run_id: str) -> dict[str, float]:
