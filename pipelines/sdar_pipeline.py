@@ -123,8 +123,8 @@ def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, 
     from sdar_core.run.config import STAGE_CONFIGS, env_data
     from sdar_core.run.paper import paper_fields
 
-    if profile == "local":
-        return stage_config_json(RunConfig(env=env))
+    if profile == "local":  # make local-run plays games of the alfworld world (sdar gen-games)
+        return stage_config_json(RunConfig(env=env, world="alfworld"))
     splits = env_data(env)
     per_stage = {
         "sft_config": {"env": env, "split": splits.train_split},

@@ -88,8 +88,9 @@ _STAGE_SPLITS = {"rollout": "train_split", "sft": "train_split", "eval": "eval_s
 # a stage sets the field itself: its own skill library (one skill per object kind, no general
 # skill); a warm start whose expert searches at random and, in half of its episodes, reads the
 # skills (12 epochs in mini-batches of 8, on a model 256 wide: measured, the 128-wide default
-# or 5 epochs in batches of 32 leave the model unable to copy names from its prompt); a step limit of 7 (4 is the optimum: a searching
-# policy has time for four receptacles, one that knows where things are kept needs one); and
+# or 5 epochs in batches of 32 leave the model unable to copy names from its prompt); a step
+# limit of 7 (4 is the optimum: a searching policy has time for four receptacles, one that knows
+# where things are kept needs one); and
 # evaluation sampled at temperature 0.4 as the authors validate, twice per game
 MINIATURE_RUN_FIELDS = {
     "warm_start": True, "n_train_games": 64, "n_valid_games": 32,
