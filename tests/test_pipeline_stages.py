@@ -138,7 +138,7 @@ def test_sdar_run_takes_the_config_file_and_only_the_flags_given(tmp_path, monke
     assert result.exit_code == 0, result.output
     (config,) = seen
     assert (config.n_train_games, config.rounds, config.rollout.n_tasks) == (5, 1, 2)
-    assert config.n_valid_games == 12 and config.rollout.seed == config.update.seed == 9
+    assert config.n_valid_games == 32 and config.rollout.seed == config.update.seed == 9
     assert "MLflow run id: rid" in result.output
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/x.db" in result.output
 

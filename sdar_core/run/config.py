@@ -108,7 +108,7 @@ MINIATURE_STAGE_FIELDS: dict[str, dict[str, Any]] = {
                 "max_new_tokens": 32},
     "teacher": {"include_general": False},
     "update": {"lr": 3e-4, "mini_batch_size": 64},
-    "eval": {"max_steps": 7, "history_length": 1, "n_tasks": None, "max_new_tokens": 32,
+    "eval": {"max_steps": 7, "history_length": 1, "max_new_tokens": 32,
              "decoding": "sample", "temperature": 0.4, "k": 2},
 }  # fmt: skip
 
