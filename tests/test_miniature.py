@@ -188,6 +188,7 @@ def test_the_miniature_pipeline_warm_starts_with_skills_and_reports_paired_learn
     shutil.copytree(tiny_model_dir, out / "model")
     config = RunConfig(
         out_dir=out,
+        tiny_model={"hidden_size": 128, "intermediate_size": 256},  # the copied test model
         rounds=1,
         n_train_games=2,
         n_valid_games=1,

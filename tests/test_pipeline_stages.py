@@ -188,7 +188,7 @@ def test_run_config_takes_a_model_and_data(tmp_path, tiny_model_dir, alfworld_ga
     config = RunConfig(
         out_dir=tmp_path, model=str(tiny_model_dir), data=alfworld_games_dir, n_train_games=1
     )
-    assert config.eval.n_tasks == 12  # given data: evaluate n_valid_games of its split
+    assert config.eval.n_tasks == config.n_valid_games == 32  # given data: n_valid_games of it
     prepared = prepare_inputs(config)
     assert prepared.model_dir == tiny_model_dir.resolve()
     assert prepared.games_dir == alfworld_games_dir.resolve()
