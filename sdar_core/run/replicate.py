@@ -186,8 +186,9 @@ def markdown_table(
             )
     lines += [
         "",
-        "Means over seeds with Student-t 95% intervals (none for one seed); success is greedy "
-        "on the same held-out games for every run; gate and teacher-gap columns are the last "
+        "Means over seeds with Student-t 95% intervals (none for one seed); success is held-out, "
+        "on the same games with the same decoding and seeds for every run (the run's eval "
+        "config); gate and teacher-gap columns are the last "
         "round's (the gap is teacher - student log-probability per response token, on the "
         "rollouts' won and lost episodes; '-' where the algorithm has no teacher).",
     ]
