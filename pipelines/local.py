@@ -183,7 +183,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
     return LocalRunResult(
         run_id=run_id,
         tracking_uri=prepared.tracking_uri,
-        rows=success_table(store, run_id),
+        rows=success_table(store, run_id, evaluations),
         setup_seconds=setup_seconds,
         pipeline_seconds=pipeline_seconds,
         stage_seconds=_stage_seconds(mlflow_client, run_id, started_ms),

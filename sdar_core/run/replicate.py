@@ -33,6 +33,8 @@ from typing import Any
 
 from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.run.config import RunConfig
+from sdar_core.tracking.compare import write_text_atomic
+from sdar_core.tracking.plots import mean_interval
 
 __all__ = ["DEFAULT_ALGORITHMS", "ReplicateResult", "replicate"]
 
@@ -91,12 +93,6 @@ def _last_values(tracking_uri: str, run_id: str) -> dict[str, float]:
     return {k: float(logged[k]) for k in (*GAP_COLUMNS, *GATE_COLUMNS) if k in logged}
 
 
-def _mean_ci(values: Sequence[float]) -> tuple[float, float | None, float | None]:
-    from sdar_core.tracking.plots import mean_interval
-
-    return mean_interval(list(values))
-
-
 def _rows(runs: Sequence[RunOutcome], algorithms: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
     for algo in algorithms:
@@ -109,7 +105,7 @@ def _rows(runs: Sequence[RunOutcome], algorithms: Sequence[str]) -> list[dict[st
             ("final", [r.final for r in group]),
             ("change", [r.final - r.start for r in group]),
         ):
-            mean, low, high = _mean_ci(values)
+            mean, low, high = mean_interval(values)
             row[name], row[f"{name}_low"], row[f"{name}_high"] = mean, low, high
         for column in (*GATE_COLUMNS, *GAP_COLUMNS):
             values = [r.last[column] for r in group if column in r.last]
@@ -128,7 +124,7 @@ def _differences(runs: Sequence[RunOutcome], algorithms: Sequence[str]) -> list[
         pairs = [r.final - base[r.seed] for r in runs if r.algorithm == algo and r.seed in base]
         if not pairs:
             continue
-        mean, low, high = _mean_ci(pairs)
+        mean, low, high = mean_interval(pairs)
         out.append(
             {"comparison": f"{algo} - {BASELINE}", "seeds": len(pairs), "difference": mean,
              "low": low, "high": high}
@@ -195,13 +191,6 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
 def replicate(
     base: RunConfig,
     *,
@@ -212,9 +201,8 @@ def replicate(
     """Run the replication (module docstring) with `base`'s settings; returns the table."""
     from pipelines.local import run_local
     from sdar_core.algos import get_algorithm
-    from sdar_core.run.report import load_evaluations
     from sdar_core.tracking.compare import compare_runs
-    from sdar_core.tracking.store import client, run_store
+    from sdar_core.tracking.store import client
 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -237,15 +225,19 @@ def replicate(
             }  # fmt: skip
             config = RunConfig.model_validate(fields).with_seed(seed)
             result = run_local(config)
-            evaluations = load_evaluations(run_store(result.tracking_uri), result.run_id)
-            learned = result.learning or {}
+            learned = result.learning  # a training run evaluates its start and final checkpoints
+            if learned is None:
+                raise ArtifactError(
+                    f"run {result.run_id} holds no start and final evaluation: see its task log "
+                    f"{result.log_path}"
+                )
             runs.append(
                 RunOutcome(
                     algorithm=algo,
                     seed=seed,
                     run_id=result.run_id,
-                    start=learned.get("start", evaluations["start"]["metrics"]["success/all"]),
-                    final=learned.get("final", evaluations["final"]["metrics"]["success/all"]),
+                    start=learned["start"],
+                    final=learned["final"],
                     seconds=time.perf_counter() - t0,
                     last=_last_values(result.tracking_uri, result.run_id),
                 )
@@ -264,8 +256,8 @@ def replicate(
         f"{base.n_valid_games} held-out games"
     )
     files = [
-        _write(out / "replicate.md", markdown_table(rows, differences, title=title)),
-        _write(
+        write_text_atomic(out / "replicate.md", markdown_table(rows, differences, title=title)),
+        write_text_atomic(
             out / "replicate.json",
             json.dumps(
                 {"rows": rows, "differences": differences, "runs": [r.__dict__ for r in runs],

@@ -112,9 +112,14 @@ def load_evaluations(store: RunStore, run_id: str) -> dict[str, dict[str, Any]]:
     return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
 
 
-def success_table(store: RunStore, run_id: str) -> list[dict[str, Any]]:
-    """Rows {task_type, <label>: success, ...} for each task type and `all`."""
-    evaluations = {k: _by_task_type(v) for k, v in load_evaluations(store, run_id).items()}
+def success_table(
+    store: RunStore, run_id: str, evaluations: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Rows {task_type, <label>: success, ...} for each task type and `all` (from
+    `evaluations` when the caller has already loaded them)."""
+    if evaluations is None:
+        evaluations = load_evaluations(store, run_id)
+    evaluations = {k: _by_task_type(v) for k, v in evaluations.items()}
     task_types = sorted({t for cols in evaluations.values() for t in cols} - {"all"})
     rows = []
     for task_type in [*task_types, "all"]:

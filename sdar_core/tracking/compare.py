@@ -26,7 +26,14 @@ from sdar_core.errors import ConfigError
 from sdar_core.tracking.plots import mean_interval, plot_groups
 from sdar_core.tracking.store import client, prepare_experiment
 
-__all__ = ["ComparisonResult", "RunRecord", "compare_runs", "group_table", "load_runs"]
+__all__ = [
+    "ComparisonResult",
+    "RunRecord",
+    "compare_runs",
+    "group_table",
+    "load_runs",
+    "write_text_atomic",
+]
 
 SUCCESS_METRICS = ("rollout/success_rate", "eval/success/all")
 GATE_METRICS = ("update/sdar/gate_mean", "update/sdar/gate_active_ratio", "update/teacher_gap")
@@ -162,7 +169,7 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> Path:
+def write_text_atomic(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
@@ -192,8 +199,8 @@ def compare_runs(
     out.mkdir(parents=True, exist_ok=True)
     rows = group_table(records)
     files = [
-        _write_text(out / "comparison.csv", _csv(rows)),
-        _write_text(out / "comparison.md", _markdown(rows)),
+        write_text_atomic(out / "comparison.csv", _csv(rows)),
+        write_text_atomic(out / "comparison.md", _markdown(rows)),
     ]
     for name, metrics, title in (
         ("success_per_round.png", SUCCESS_METRICS, "success per round"),

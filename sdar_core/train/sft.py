@@ -138,12 +138,23 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
         skilled = [
             _with_skills(config.seed, episode_pass, t, config.skills_fraction) for t in tasks
         ]
-        skills: dict[int, Any] = {}
         by_task = dict(zip(tasks, skilled, strict=True))
         policy = _make_expert(
             config, episode_pass, lambda record: homes if by_task[record.info["task_id"]] else None
         )
         records = env.reset(task_ids=tasks)
+        skills = {  # one retrieval per skilled episode, its task sentence as the query
+            slot: [
+                r.skill
+                for r in skills_index.retrieve(
+                    records[slot].info.get("task_text") or tasks[slot],
+                    k=config.skills_k,
+                    include_general=config.include_general,
+                )
+            ]
+            for slot, with_skills in enumerate(skilled)
+            if with_skills
+        }
         steps: list[list[tuple[list[dict[str, str]], str]]] = [[] for _ in tasks]
         while not all(r.done for r in records):
             prompts = env.prompts()
@@ -151,13 +162,7 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
             for slot, messages in enumerate(prompts):
                 if messages is None:
                     continue
-                if skilled[slot]:
-                    if slot not in skills:
-                        query = records[slot].info.get("task_text") or tasks[slot]
-                        found = skills_index.retrieve(
-                            query, k=config.skills_k, include_general=config.include_general
-                        )
-                        skills[slot] = [r.skill for r in found]
+                if slot in skills:
                     messages = messages_with_skills(messages, skills[slot], default_system=None)
                 steps[slot].append((messages, texts[slot]))
             records = env.step(texts)
