@@ -1,0 +1,179 @@
+"""`sdar compile` and `sdar submit`: the pipeline for a Kubeflow cluster, as commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sdar_core.cli_common import pipelines
+
+__all__ = ["compile_", "submit"]
+
+
+def compile_(
+    out: Annotated[Path, typer.Argument(help="YAML file to write")],
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            help="recipe JSON (e.g. pipelines/recipes/qwen2.5-3b-alfworld.json): compile-time "
+            "choices and stage-config defaults; given flags override it [default: none]"
+        ),
+    ] = None,
+    algorithm: Annotated[
+        str | None, typer.Option(help="preset (sdar algorithms) [default: sdar]")
+    ] = None,
+    env: Annotated[str | None, typer.Option(help="environment [default: alfworld]")] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
+    ] = None,
+    warm_start: Annotated[
+        bool | None,
+        typer.Option(
+            "--warm-start/--no-warm-start", help="add the supervised warm-start stage [default: no]"
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="cluster (GPU requests) or local (CPU, kind) [default: cluster]"),
+    ] = None,
+    num_gpus: Annotated[
+        int | None, typer.Option(help="GPUs of the update / warm-start pod [default: 1]")
+    ] = None,
+    pvc_name: Annotated[
+        str | None, typer.Option(help="PVC to mount at /data on every task [default: none]")
+    ] = None,
+    mlflow_secret: Annotated[
+        str | None,
+        typer.Option(help="secret with MLflow username/password [default: mlflow-credentials]"),
+    ] = None,
+    gpu_node_selector: Annotated[
+        list[str] | None,
+        typer.Option(help="node label KEY=VALUE the GPU tasks must run on (repeat)"),
+    ] = None,
+    gpu_toleration: Annotated[
+        bool | None,
+        typer.Option(
+            "--gpu-toleration/--no-gpu-toleration",
+            help="GPU tasks tolerate the nvidia.com/gpu:NoSchedule taint [default: no]",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="default of the model_uri parameter (artifact URI) [default: none]"),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", "--games", help="default of the games_uri parameter [default: none]"
+        ),
+    ] = None,
+) -> None:
+    """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
+    package_module = pipelines()
+    selector = None
+    if gpu_node_selector:
+        selector = []
+        for item in gpu_node_selector:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"--gpu-node-selector {item!r}: write KEY=VALUE")
+            selector.append((key, value))
+        selector = tuple(selector)
+    flags = {
+        "algorithm": algorithm,
+        "env": env,
+        "rounds": rounds,
+        "warm_start": warm_start,
+        "profile": profile,
+        "num_gpus": num_gpus,
+        "pvc_name": pvc_name,
+        "mlflow_secret": mlflow_secret,
+        "model_uri": model,
+        "games_uri": data,
+        "gpu_node_selector": selector,
+        "gpu_toleration": gpu_toleration,
+    }
+    if recipe is not None:
+        options = pipelines("pipelines.recipe").recipe_options(recipe, **flags)
+    else:
+        given = {name: value for name, value in flags.items() if value is not None}
+        options = package_module.PipelineOptions(**given)
+    typer.echo(package_module.compile_pipeline(options, out))
+
+
+def submit(
+    package: Annotated[Path, typer.Argument(help="compiled pipeline YAML (sdar compile)")],
+    host: Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8888")],
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "--model-uri",
+            help="base model artifact URI [default: the one compiled in with sdar compile]",
+        ),
+    ] = None,
+    games_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "--games",
+            "--games-uri",
+            help="data artifact URI [default: the one compiled in with sdar compile]",
+        ),
+    ] = None,
+    tracking_uri: Annotated[str, typer.Option(help="MLflow URI as the pods see it")] = (
+        "http://mlflow.mlflow.svc.cluster.local:5000"
+    ),
+    experiment: Annotated[str, typer.Option(help="KFP and MLflow experiment")] = "sdar",
+    run_name: Annotated[str, typer.Option(help="run name in KFP and MLflow")] = "sdar",
+    param: Annotated[
+        list[str] | None, typer.Option(help="extra pipeline argument NAME=VALUE (repeat)")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Kubeflow profile namespace (multi-user) [default: the server's]"),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KFP_TOKEN",
+            help="bearer token for a multi-user server (or $KFP_TOKEN) [default: none]",
+        ),
+    ] = None,
+) -> None:
+    """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client). Where the model
+    or data URI is a folder readable here, its content hash goes into the MLflow run."""
+    import json
+
+    from sdar_core.run.identity import input_identity
+
+    arguments = {
+        "mlflow_tracking_uri": tracking_uri,
+        "experiment": experiment,
+        "run_name": run_name,
+    }
+    if model_uri is not None:
+        arguments["model_uri"] = model_uri
+    if games_uri is not None:
+        arguments["games_uri"] = games_uri
+    if model_uri is not None and games_uri is not None:
+        identity = input_identity(model_uri, games_uri)
+        hashes = {k: v for k, v in identity.items() if k.endswith("_sha256") and v}
+        arguments["inputs_json"] = json.dumps(hashes)
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--param {item!r}: write NAME=VALUE")
+        arguments[name] = value
+    run_id = pipelines("pipelines.submit").submit_pipeline(
+        package,
+        host=host,
+        arguments=arguments,
+        run_name=run_name,
+        experiment=experiment,
+        namespace=namespace,
+        token=token,
+    )
+    typer.echo(f"KFP run id: {run_id}")

@@ -1,0 +1,122 @@
+"""`sdar run`: the whole pipeline here under kfp.local (pipelines.local.run_local), as a command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sdar_core.cli_common import pipelines, print_rows
+
+__all__ = ["run"]
+
+
+def run(
+    out_dir: Annotated[
+        Path | None, typer.Option(help="model, games, MLflow store [default: runs/embedded]")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="model folder, .gguf file, smollm2 (sdar import-model) or hub id "
+            "[default: a tiny model built under OUT_DIR]"
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "--games",
+            help="the env's data folder (ALFWorld games from sdar gen-games, WebShop or "
+            "Search-QA data) [default: generated games / the shipped data]",
+        ),
+    ] = None,
+    algorithm: Annotated[str | None, typer.Option(help="preset [default: sdar]")] = None,
+    env: Annotated[
+        str | None, typer.Option(help="alfworld, webshop or search [default: alfworld]")
+    ] = None,
+    world: Annotated[
+        str | None,
+        typer.Option(
+            help="alfworld env: miniature (small world with household conventions, not "
+            "ALFWorld) or alfworld (generated ALFWorld-like games) [default: miniature]"
+        ),
+    ] = None,
+    rounds: Annotated[
+        int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
+    ] = None,
+    warm_start: Annotated[
+        bool | None,
+        typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
+    ] = None,
+    n_train_games: Annotated[
+        int | None, typer.Option(help="training games [default: 64 miniature, else 12]")
+    ] = None,
+    n_valid_games: Annotated[
+        int | None, typer.Option(help="evaluation games [default: 32 miniature, else 12]")
+    ] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: sdar]")] = (
+        None
+    ),
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow URI [default: sqlite under OUT_DIR]")
+    ] = None,
+    resume: Annotated[
+        bool | None,
+        typer.Option(
+            "--resume/--no-resume",
+            help="reuse the stages an earlier run with the same settings finished, e.g. after a "
+            "kill; --no-resume starts a new MLflow run [default: yes]",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="RunConfig JSON file (stage configs nested); given flags override it"),
+    ] = None,
+) -> None:
+    """Run the whole pipeline here under kfp.local (no Docker, no Kubernetes) and print the
+    success table before and after training, with the MLflow run id."""
+    from sdar_core.run import RunConfig
+    from sdar_core.run.config import read_config_file
+
+    fields = read_config_file(config) if config is not None else {}
+    flags = {
+        "out_dir": out_dir,
+        "model": model,
+        "data": data,
+        "algorithm": algorithm,
+        "env": env,
+        "world": world,
+        "rounds": rounds,
+        "warm_start": warm_start,
+        "n_train_games": n_train_games,
+        "n_valid_games": n_valid_games,
+        "experiment": experiment,
+        "tracking_uri": tracking_uri,
+        "resume": resume,
+    }
+    fields |= {name: value for name, value in flags.items() if value is not None}
+    run_config = RunConfig.model_validate(fields)
+    if seed is not None:
+        run_config = run_config.with_seed(seed)
+    result = pipelines("pipelines.local").run_local(run_config)
+    labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
+    print_rows("success rate by task type", result.rows, ["task_type", *labels])
+    from sdar_core.run.report import learning_line
+
+    for summary in (result.learning_since_base, result.learning):
+        if summary is not None:
+            typer.echo(learning_line(summary))
+    typer.echo(f"MLflow run id: {result.run_id} ({result.run_name})")
+    typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
+    typer.echo(
+        f"set-up {result.setup_seconds:.0f} s, pipeline {result.pipeline_seconds:.0f} s "
+        f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task "
+        "that ran)"
+    )
+    typer.echo(f"task logs: {result.log_path}")
+    typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")
