@@ -157,6 +157,11 @@ def _explicit_fields(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _given_fields(name: str, value: Any) -> dict[str, Any]:
+    """The fields the caller set in a stage config (none when it gave no config)."""
+    return {} if value is None else _explicit_fields(name, value)
+
+
 class RunConfig(BaseModel):
     """Settings of one embedded pipeline run."""
 
@@ -220,6 +225,7 @@ class RunConfig(BaseModel):
         env = data.get("env", cls.model_fields["env"].default)
         splits = env_data(env)
         data = dict(data)
+        lr_given = "lr" in _given_fields("update", data.get("update"))
         world = data.get("world", cls.model_fields["world"].default)
         if env == "alfworld" and world == "miniature":
             for name, value in MINIATURE_RUN_FIELDS.items():
@@ -228,6 +234,10 @@ class RunConfig(BaseModel):
                 fields = _explicit_fields(name, data.get(name))
                 given = data.get(name) is not None
                 data[name] = defaults | fields if given else fields | defaults
+        if data.get("model") is not None and not lr_given:
+            # the embedded lr (1e-4, 3e-4 in the miniature) is for the tiny models trained from
+            # scratch; a pretrained model trains at its algorithm's, the authors' 1e-6
+            data["update"] = _explicit_fields("update", data.get("update")) | {"lr": None}
         for name, split_field in _STAGE_SPLITS.items():
             given = data.get(name)
             fields = _explicit_fields(name, given)
