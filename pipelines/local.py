@@ -25,6 +25,7 @@ re-run after a kill redoes only the unfinished stages, into the same MLflow run.
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -134,6 +135,8 @@ def run_local(config: RunConfig) -> LocalRunResult:
 
     # the success table downloads evaluation JSONs: no progress bar for those on the terminal
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # nor MLflow's INFO lines about creating a new store's tables
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     started = time.perf_counter()
     prepared = prepare_inputs(config)
     options = options_for(config)
@@ -146,7 +149,6 @@ def run_local(config: RunConfig) -> LocalRunResult:
         raise_on_error=True,
         enable_caching=True,
     )
-    identity = input_identity(str(prepared.model_dir), str(prepared.games_dir))
     used = used_stage_configs(options, options.check())  # the compiled graph's parameters
     arguments = {
         "model_uri": str(prepared.model_dir),
