@@ -121,6 +121,22 @@ def _run_name(prefix: str, tracking_uri: str, experiment: str, resume: bool) -> 
     return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _not_accelerator_detection(record: logging.LogRecord) -> bool:
+    return "Setting accelerator to" not in record.getMessage()
+
+
+def _quiet_launcher() -> None:
+    """What this process prints while it sets up (the tasks log into the log file): the success
+    table reads evaluation JSONs back with no progress bar; no MLflow INFO lines about a new
+    store's tables; and not DeepSpeed's warning that it found no GPU (accelerate imports
+    DeepSpeed while a model is saved; this process never uses it)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    deepspeed_logger = logging.getLogger("DeepSpeed")
+    if _not_accelerator_detection not in deepspeed_logger.filters:
+        deepspeed_logger.addFilter(_not_accelerator_detection)
+
+
 def _task_dirs(pipeline_root: Path) -> set[Path]:
     """The task output folders under the pipeline root (one per task that ran, per run)."""
     runs = [run for run in pipeline_root.glob("*") if run.is_dir() and not run.name.startswith(".")]
@@ -133,10 +149,7 @@ def run_local(config: RunConfig) -> LocalRunResult:
 
     from sdar_core.tracking.store import client, end_runs_named, finish_run, run_store
 
-    # the success table downloads evaluation JSONs: no progress bar for those on the terminal
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # nor MLflow's INFO lines about creating a new store's tables
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    _quiet_launcher()
     started = time.perf_counter()
     prepared = prepare_inputs(config)
     options = options_for(config)

@@ -96,7 +96,7 @@ def build_tiny_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        model.save_pretrained(tmp)
+        _save_quietly(model, tmp)  # one shard: its progress bar is noise
         tokenizer.save_pretrained(tmp)
         _write_json(tmp / SDAR_MODEL_FILE, _build_record(config, corpus, len(tokenizer)))
         write_checksums(tmp)
@@ -105,6 +105,18 @@ def build_tiny_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _save_quietly(model, folder: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def _build_record(config: TinyModelConfig, corpus: list[str], vocab_size: int) -> dict:
