@@ -20,8 +20,6 @@ refuse (each stage config is built at compile time as the stage builds it).
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.sdar_pipeline import PipelineOptions
-from sdar_core.errors import ConfigError, error_message
+from sdar_core.errors import ConfigError, closest_name_fix, error_message
+from sdar_core.run.config import read_json_object
 
 __all__ = ["Recipe", "load_recipe", "recipe_options"]
 
@@ -89,23 +88,16 @@ class Recipe(BaseModel):
 def load_recipe(path: str | Path) -> Recipe:
     """The recipe in the JSON file `path`; ConfigError (one line naming the file) if it is not
     one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read the recipe {path}: {err.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"the recipe {path} is not valid JSON ({err}): fix it") from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"the recipe {path} holds a JSON {type(data).__name__}: write one JSON object, "
-            'e.g. {"name": ..., "description": ..., "model": ...}'
-        )
+    data = read_json_object(
+        path,
+        what="recipe",
+        write="one JSON object",
+        example='{"name": ..., "description": ..., "model": ...}',
+    )
     known = list(Recipe.model_fields)
     for key in data:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"its keys are {', '.join(known)}"
+            fix = closest_name_fix(key, known, noun="keys")
             raise ConfigError(f"recipe {path}: {key!r} is not a recipe key: {fix}")
     try:
         return Recipe.model_validate(data)

@@ -186,13 +186,12 @@ def _check_stage_configs(options: PipelineOptions, algo: Any) -> None:
 
 def _check_field_names(param: str, cls: Any, fields: Mapping[str, Any]) -> None:
     """Refuse a field `cls` does not have, naming the closest one."""
-    import difflib
+    from sdar_core.errors import closest_name_fix
 
     known = list(cls.model_fields)
     for name in fields:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"its fields are {', '.join(known)}"
+            fix = closest_name_fix(name, known, noun="fields")
             raise ConfigError(f"{param}.{name} is not a field of {cls.__name__}: {fix}")
 
 

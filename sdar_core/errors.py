@@ -27,6 +27,15 @@ class ArtifactError(SdarError):
     """An input artifact (model directory, dataset, index, game folder) is missing or malformed."""
 
 
+def closest_name_fix(name: str, known: list[str], *, noun: str) -> str:
+    """The fix for an unknown `name`: the closest of `known`, else all of them (`noun`: what
+    they are, e.g. "keys")."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"its {noun} are {', '.join(known)}"
+
+
 def error_message(err: BaseException) -> str:
     """One short message for an expected error (the CLI prints it): a pydantic ValidationError as
     `field: what to do` per error, without its links and input echoes; anything else as its

@@ -35,15 +35,16 @@ class TinyModelConfig(BaseModel):
                 f"vocab_size must be >= {MIN_VOCAB_SIZE} (256 byte tokens + 3 special tokens), "
                 f"got {self.vocab_size}: set vocab_size to 4096"
             )
-        for name, default in (
-            ("hidden_size", 128),
-            ("intermediate_size", 256),
-            ("num_hidden_layers", 2),
-            ("num_attention_heads", 4),
-            ("num_key_value_heads", 2),
-            ("max_position_embeddings", 4096),
+        for name in (
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "max_position_embeddings",
         ):
             if getattr(self, name) < 1:
+                default = type(self).model_fields[name].default
                 raise ConfigError(
                     f"{name} must be >= 1, got {getattr(self, name)}: set {name} to {default}"
                 )

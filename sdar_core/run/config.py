@@ -39,6 +39,7 @@ __all__ = [
     "RunConfig",
     "check_group_size",
     "read_config_file",
+    "read_json_object",
     "stage_config_json",
 ]
 
@@ -294,24 +295,33 @@ class RunConfig(BaseModel):
         return self.tracking_uri or sqlite_uri(self.out_dir / "mlflow.db")
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The fields of a RunConfig JSON file (`sdar run --config`), with errors naming the file."""
+def read_json_object(path: str | Path, *, what: str, write: str, example: str) -> dict[str, Any]:
+    """The JSON object in the file `path` (a `what`: "config file", "recipe"), with errors that
+    name the file and say to write `write`, e.g. `example`."""
     path = Path(path)
     try:
         fields = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ConfigError(f"cannot read the config file {path}: {err.strerror}") from None
+        raise ConfigError(f"cannot read the {what} {path}: {err.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(
-            f"the config file {path} is not valid JSON ({err}): fix it, or write the RunConfig "
-            "fields as one JSON object"
+            f"the {what} {path} is not valid JSON ({err}): fix it, or write {write}"
         ) from None
     if not isinstance(fields, dict):
         raise ConfigError(
-            f"the config file {path} holds a JSON {type(fields).__name__}: write the RunConfig "
-            'fields as one JSON object, e.g. {"rounds": 2}'
+            f"the {what} {path} holds a JSON {type(fields).__name__}: write {write}, e.g. {example}"
         )
     return fields
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The fields of a RunConfig JSON file (`sdar run --config`), with errors naming the file."""
+    return read_json_object(
+        path,
+        what="config file",
+        write="the RunConfig fields as one JSON object",
+        example='{"rounds": 2}',
+    )
 
 
 def stage_config_json(config: RunConfig) -> dict[str, str]:

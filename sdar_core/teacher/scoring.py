@@ -188,15 +188,14 @@ def _gap_quantiles(name: str, gaps: list[float]) -> dict[str, float]:
 
 
 def _teacher_summary(rows, teacher, items, seconds: float, algo) -> dict[str, Any]:
-    gaps, n = 0.0, 0
     by_outcome: dict[bool, list[float]] = {True: [], False: []}
     won = rows["won"]  # in every trajectory artifact (schema.py)
     columns = zip(teacher, rows["old_logprobs"], rows["response_mask"], won, strict=True)
     for t_row, s_row, mask, episode_won in columns:
         for t, s, m in zip(t_row, s_row, mask, strict=True):
             if m:
-                gaps, n = gaps + (t - s), n + 1
                 by_outcome[bool(episode_won)].append(t - s)
+    gaps = by_outcome[True] + by_outcome[False]
     return (
         _gap_quantiles("won", by_outcome[True])
         | _gap_quantiles("lost", by_outcome[False])
@@ -208,6 +207,6 @@ def _teacher_summary(rows, teacher, items, seconds: float, algo) -> dict[str, An
             "teacher_mean_skill_tokens": (
                 sum(i.n_skill_tokens for i in items) / len(items) if items else 0.0
             ),
-            "teacher_mean_gap": gaps / n if n else 0.0,
+            "teacher_mean_gap": sum(gaps) / len(gaps) if gaps else 0.0,
         }
     )

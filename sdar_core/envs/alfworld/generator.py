@@ -33,6 +33,7 @@ from sdar_core.envs.alfworld.config import SPLITS, TASK_TYPES
 from sdar_core.envs.alfworld.engine import GameEngine
 from sdar_core.envs.alfworld.expert import ExpertAgent
 from sdar_core.envs.alfworld.games import GAME_FILE, TRAJ_FILE
+from sdar_core.envs.alfworld.miniature import TASK_TYPE as MINIATURE_TASK_TYPE
 from sdar_core.envs.alfworld.miniature import WORLD_NAME as MINIATURE
 from sdar_core.envs.alfworld.miniature import sample_miniature_game
 from sdar_core.envs.alfworld.scene import Game, problem_text, sample_game
@@ -163,9 +164,7 @@ def generate_games(
     if world not in WORLDS:
         raise ConfigError(f"world={world!r} is not a game world: choose one of {list(WORLDS)}")
     if world == MINIATURE:
-        from sdar_core.envs.alfworld.miniature import TASK_TYPE
-
-        task_types = (TASK_TYPE,)
+        task_types = (MINIATURE_TASK_TYPE,)
     counts = {"train": n_train, "valid_seen": n_valid_seen, "valid_unseen": n_valid_unseen}
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ConfigError(f"game counts {counts} must be >= 0 with at least one > 0")

@@ -27,6 +27,8 @@ held-out kinds here: the conventions are the knowledge being learned).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sdar_core.envs.alfworld import world
@@ -53,6 +55,7 @@ TARGETS: tuple[str, ...] = ("DiningTable", "CounterTop")
 SCENE_BASE = 900  # scene numbers 901-...: never an ALFRED floor plan
 
 
+@functools.cache
 def _check_tables() -> None:
     for obj, home in HOMES.items():
         for recep in (home, *TARGETS):
