@@ -23,6 +23,7 @@ def evaluate(
     """config_json: an EvalConfig as JSON; label names the checkpoint (start, final); the preset
     decides student_sees_skills (skills from skill_index in the prompt)."""
     from sdar_core.run.stages import Tracking, evaluate_stage, log_metrics_output
+    from sdar_core.run.verify import file_record
 
     flat = evaluate_stage(
         model.path,
@@ -35,4 +36,5 @@ def evaluate(
         tracking=Tracking(tracking_uri, run_id),
         index_dir=skill_index.path,
     )
+    results.metadata.update(file_record(results.path))  # checked before a resumed run reuses it
     log_metrics_output(metrics, flat)

@@ -17,7 +17,9 @@ still on disk is reused instead of run. The run name is `<pipeline>-<key>-<time>
 is a digest of everything the pipeline receives; with `resume` (the default) a run whose name
 carries the same key is looked up in the experiment and its name reused, so `start_tracking`
 hits the cache, returns that MLflow run, and every finished stage after it is reused too: a
-re-run after a kill redoes only the unfinished stages, into the same MLflow run.
+re-run after a kill redoes only the unfinished stages, into the same MLflow run. Before a cached
+task is reused its outputs are checked against their checksums, and a damaged one runs again;
+the folders that killed attempts left half written are removed first (pipelines/cache.py).
 `resume=False` (`sdar run --no-resume`) starts a new MLflow run in which every stage runs.
 `LocalRunResult.executed` lists the tasks that ran (the others came from the cache).
 """
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.cache import remove_unfinished, task_labels, verified_cache
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.identity import input_identity
@@ -176,12 +179,14 @@ def run_local(config: RunConfig) -> LocalRunResult:
     log_path = config.out_dir.resolve() / "logs" / f"{run_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"set-up {setup_seconds:.0f} s; task logs: {log_path}", flush=True)
+    remove_unfinished(prepared.pipeline_root)  # what killed attempts left: never reused
     before = _task_dirs(prepared.pipeline_root)
     started, started_ms = time.perf_counter(), int(time.time() * 1000)
     try:
         with (
             closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name),
             _quiet(log_path, count_tasks(options)),
+            verified_cache(task_labels(pipeline)),  # a damaged cached output is run again
         ):
             task = pipeline(run_name=run_name, **arguments)
     except BaseException:

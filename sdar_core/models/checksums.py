@@ -1,12 +1,18 @@
 """Checksums of a checkpoint folder, written when it is saved and verified when it is loaded.
 
-`write_checksums(folder)` records the sha256 and size of every file directly in the folder
-(weights, config, tokenizer, metrics) in `checksums.json`; subfolders (e.g. a trainer state) are
-not part of the model and are left out. `verify_checksums(folder)` refuses a folder whose files
-differ from the record, naming the file, so a checkpoint with bytes overwritten or cut off is
-never loaded as if it were fine (garbage in a weights file otherwise loads as NaN or random
-weights). A folder without `checksums.json` (a model saved by other tools, or before checksums
-were written) is not verified; `check_safetensors` still catches a truncated weights file there.
+`write_checksums(folder)` records the sha256 and size of every file of the folder, subfolders
+included (weights, config, tokenizer, metrics, and the trainer state an RL update keeps in
+`trainer_state/`), in `checksums.json`, keyed by the path relative to the folder.
+`verify_checksums(folder)` refuses a folder whose files differ from the record, naming the file,
+so a checkpoint with bytes overwritten or cut off is never loaded as if it were fine (garbage in
+a weights file otherwise loads as NaN or random weights; garbled optimizer moments otherwise
+train on silently). `verify_checksums(folder)` checks the files directly in the folder (the
+model: what loading it reads); resuming the optimizer checks its subfolder
+(`subfolder="trainer_state", nested=True`); `damaged_file` checks every file and says in a few
+words what the first bad one is (for a resumed run's notice).
+A folder without `checksums.json` (a model saved by other tools, or before checksums were
+written) is not verified; `check_safetensors` still catches a truncated weights file there.
+Records written before subfolders were covered list only the top-level files.
 
 Hashing reads every byte: about 1 s per GB.
 """
@@ -22,71 +28,131 @@ from typing import Any
 
 from sdar_core.errors import ArtifactError
 
-__all__ = ["CHECKSUMS_FILE", "check_safetensors", "verify_checksums", "write_checksums"]
+__all__ = [
+    "CHECKSUMS_FILE",
+    "check_safetensors",
+    "damaged_file",
+    "file_sha256",
+    "recorded_files",
+    "verify_checksums",
+    "write_checksums",
+]
 
 CHECKSUMS_FILE = "checksums.json"
 KIND = "sdar_checkpoint_checksums"
 _CHUNK = 1 << 20
+_HINT = "the checkpoint is damaged: save it again, or use the checkpoint it was made from"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(path).open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS_FILE)
+    record = folder / CHECKSUMS_FILE
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p != record)
 
 
 def write_checksums(folder: str | os.PathLike[str]) -> Path:
-    """Record the sha256 and size of every file of `folder` in `folder/checksums.json`."""
+    """Record the sha256 and size of every file under `folder` in `folder/checksums.json`."""
     folder = Path(folder)
-    files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in _files(folder)}
+    files = {
+        p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+        for p in _files(folder)
+    }
     path = folder / CHECKSUMS_FILE
-    path.write_text(json.dumps({"kind": KIND, "files": files}, indent=1, sort_keys=True) + "\n")
+    tmp = path.with_name(f".{CHECKSUMS_FILE}.tmp")
+    tmp.write_text(json.dumps({"kind": KIND, "files": files}, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
     return path
 
 
 def _read_record(path: Path) -> dict[str, Any]:
-    hint = "the checkpoint is damaged: save it again, or use the checkpoint it was made from"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path} is not readable JSON ({err}): {hint}") from None
+        raise ArtifactError(f"{path} is not readable JSON ({err}): {_HINT}") from None
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in files.values()
     ):
-        raise ArtifactError(f"{path} has no 'files' table of sha256 checksums: {hint}")
+        raise ArtifactError(f"{path} has no 'files' table of sha256 checksums: {_HINT}")
     return files
 
 
-def verify_checksums(folder: str | os.PathLike[str]) -> bool:
-    """Raise ArtifactError naming the first recorded file of `folder` that is missing, cut or
-    changed; return False when the folder has no checksums.json (nothing to verify). Files added
-    later (notes, an adapter's README) are not checked."""
-    folder = Path(folder)
-    path = folder / CHECKSUMS_FILE
+def recorded_files(
+    folder: str | os.PathLike[str], *, subfolder: str | None = None, nested: bool = True
+) -> dict[str, dict[str, Any]] | None:
+    """The record's entries (relative path -> sha256, bytes) for the files under `subfolder`
+    (None: the whole folder), without those in deeper folders when `nested` is False; None
+    when the folder has no checksums.json."""
+    path = Path(folder) / CHECKSUMS_FILE
     if not path.is_file():
-        return False
-    recorded = _read_record(path)
-    hint = "the checkpoint is damaged: save it again, or use the checkpoint it was made from"
-    for name, entry in sorted(recorded.items()):
+        return None
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    return {
+        name: entry
+        for name, entry in _read_record(path).items()
+        if name.startswith(prefix) and (nested or "/" not in name[len(prefix) :])
+    }
+
+
+def _first_problem(folder: Path, entries: dict[str, dict[str, Any]]) -> tuple[Path, str] | None:
+    """The first recorded file that is missing, cut or changed, and what is wrong with it."""
+    for name, entry in sorted(entries.items()):
         file = folder / name
         if not file.is_file():
-            raise ArtifactError(f"{file} is missing (listed in {CHECKSUMS_FILE}): {hint}")
+            return file, "missing"
         size = file.stat().st_size
         if "bytes" in entry and size != entry["bytes"]:
-            raise ArtifactError(
-                f"{file} has {size} bytes, {entry['bytes']} were saved (truncated or extended): "
-                f"{hint}"
-            )
-        if _sha256(file) != entry["sha256"]:
-            raise ArtifactError(f"{file} does not match its sha256 in {CHECKSUMS_FILE}: {hint}")
-    return True
+            return file, f"{size} bytes, {entry['bytes']} were saved"
+        if file_sha256(file) != entry["sha256"]:
+            return file, "sha256 mismatch"
+    return None
+
+
+def verify_checksums(
+    folder: str | os.PathLike[str], *, subfolder: str | None = None, nested: bool = False
+) -> bool:
+    """Raise ArtifactError naming the first recorded file directly in `folder` (in `subfolder`
+    when given; with `nested`, in deeper folders too) that is missing, cut or changed; return
+    False when the folder has no checksums.json (nothing to verify). Files added later (notes,
+    an adapter's README) are not checked."""
+    folder = Path(folder)
+    entries = recorded_files(folder, subfolder=subfolder, nested=nested)
+    if entries is None:
+        return False
+    problem = _first_problem(folder, entries)
+    if problem is None:
+        return True
+    file, what = problem
+    if what == "missing":
+        raise ArtifactError(f"{file} is missing (listed in {CHECKSUMS_FILE}): {_HINT}")
+    if what == "sha256 mismatch":
+        raise ArtifactError(f"{file} does not match its sha256 in {CHECKSUMS_FILE}: {_HINT}")
+    raise ArtifactError(f"{file} has {what} (truncated or extended): {_HINT}")
+
+
+def damaged_file(folder: str | os.PathLike[str]) -> str | None:
+    """`"<file>: <what is wrong>"` for the first file of `folder` that differs from its
+    checksums.json (or "no checksums.json" / the record's own problem), None when all match."""
+    folder = Path(folder)
+    try:
+        entries = recorded_files(folder)
+    except ArtifactError:
+        return f"{CHECKSUMS_FILE}: unreadable"
+    if entries is None:
+        return f"no {CHECKSUMS_FILE}"
+    problem = _first_problem(folder, entries)
+    if problem is None:
+        return None
+    file, what = problem
+    return f"{file.relative_to(folder).as_posix()}: {what}"
 
 
 def check_safetensors(path: str | os.PathLike[str]) -> None:

@@ -5,6 +5,8 @@ An artifact is one directory::
     data.parquet     the samples (one row per training sample; columns below)
     metadata.json    {"schema_version", "kind", "layout", "n_rows", ...producer settings}
     summary.json     rollout (and teacher) statistics: success rate, mean steps, ...
+    checksums.json   sha256 of the three (sdar_core.models.checksums): a resumed run checks it
+                     before it reuses the artifact
 
 `kind` is "trajectories" (written by `generate_rollouts`) or "scored_trajectories" (written by
 `score_teacher`, which adds the TEACHER_COLUMNS). `read_trajectories(dir)` checks the version,
@@ -167,6 +169,8 @@ def write_trajectories(
     """
     import pyarrow.parquet as pq
 
+    from sdar_core.models.checksums import write_checksums
+
     features = features_for(kind)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -179,6 +183,7 @@ def write_trajectories(
         meta = {**metadata, "schema_version": SCHEMA_VERSION, "kind": kind, "n_rows": len(table)}
         _write_json(tmp / METADATA_FILE, meta)
         _write_json(tmp / SUMMARY_FILE, dict(summary))
+        write_checksums(tmp)  # what a resumed run checks before it reuses the artifact
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)

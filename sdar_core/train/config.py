@@ -141,7 +141,8 @@ class UpdateConfig(TrainConfig):
     trainer_state: Literal["resume", "fresh"] = Field(
         default="resume",
         description="resume: continue the optimizer, schedule and counters carried in the "
-        "input checkpoint; fresh: start them anew",
+        "input checkpoint (verified; a later round's checkpoint without them is refused); "
+        "fresh: start them anew (also the way to train on from such a checkpoint)",
     )
     state_dir: Path | None = Field(
         default=None,

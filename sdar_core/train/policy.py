@@ -174,7 +174,8 @@ def save_checkpoint(
 ) -> Path:
     """Write weights (safetensors; only the adapter for LoRA), tokenizer and metrics.json to a
     temporary sibling of `out_dir`, move each of `extra_dirs` (name -> a finished folder, e.g.
-    the trainer state) into it, then rename it into place."""
+    the trainer state) into it, record the checksums of every file, then rename it into
+    place."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtifactError(f"{out} already exists and is not empty: choose a new out_dir")
@@ -188,9 +189,9 @@ def save_checkpoint(
             if item.name.startswith(("tokenizer", "chat_template", "special_tokens", "vocab")):
                 shutil.copy2(item, tmp / item.name)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        write_checksums(tmp)  # verified when the checkpoint is loaded
         for name, folder in (extra_dirs or {}).items():
             shutil.move(str(folder), str(tmp / name))
+        write_checksums(tmp)  # every file, trainer state included: verified when loaded
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)

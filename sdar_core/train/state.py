@@ -17,6 +17,12 @@ A checkpoint written by `sdar_update` holds, besides the weights, `trainer_state
 With `UpdateConfig.state_dir` (a shared volume), the torch/ or deepspeed/ folder lives in its own
 folder there instead, and the checkpoint keeps only trainer_state.json naming it.
 
+Every file of the trainer state is in the checkpoint's checksums.json (sdar_core.models.checksums;
+with `state_dir`, the outside folder has its own), and `read_carried_state` verifies them before
+anything is loaded: garbled moments are refused naming the file, never trained on. A checkpoint
+an RL update wrote whose trainer_state/ is gone is refused too (resuming would silently start a
+new optimizer and schedule), unless the update config says `trainer_state="fresh"`.
+
 The torch format loads without pickle (safetensors + JSON). DeepSpeed's folder is DeepSpeed's
 format (torch.save files, read back by DeepSpeed itself). The schedule has no state of its own:
 it is a pure function of the iteration counter (engines.py). What the state costs: AdamW keeps
@@ -34,11 +40,14 @@ from pathlib import Path
 import torch
 
 from sdar_core.errors import ArtifactError
+from sdar_core.models.checksums import recorded_files, verify_checksums
+from sdar_core.outputs import manifest_of
 
 __all__ = [
     "STATE_DIR",
     "TrainerCounters",
     "load_torch_optimizer",
+    "read_carried_state",
     "read_counters",
     "save_torch_optimizer",
     "write_counters",
@@ -47,6 +56,7 @@ __all__ = [
 STATE_DIR = "trainer_state"
 COUNTERS_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
+GROUPS_FILE = "groups.json"
 FORMAT = 1
 
 
@@ -93,6 +103,40 @@ def read_counters(model_dir: str | Path) -> TrainerCounters | None:
 _COUNTER_KEYS = {"format", "iteration", "optimizer_step", "backend", "optimizer", "lora"}
 
 
+def read_carried_state(model_dir: str | Path) -> TrainerCounters | None:
+    """The counters of the trainer state `model_dir` carries, after checking every file of it
+    against the checkpoint's checksums.json; None for a checkpoint no RL update wrote (a base or
+    warm-start model). Raise ArtifactError naming the file when one is damaged, and when an RL
+    update wrote the checkpoint but its trainer_state/ is gone."""
+    model_dir = Path(model_dir)
+    if (model_dir / STATE_DIR).is_dir():
+        verify_checksums(model_dir, subfolder=STATE_DIR, nested=True)
+        counters = read_counters(model_dir)
+        if counters is not None:
+            return counters
+    iteration = _written_by_update(model_dir)
+    if iteration is None:
+        return None
+    raise ArtifactError(
+        f"{model_dir} was written by RL update iteration {iteration} but its {STATE_DIR}/ "
+        "(optimizer moments and counters) is missing: restore that folder or re-run the update "
+        "that wrote it, or set trainer_state='fresh' in the update config to start a new "
+        "optimizer and schedule"
+    )
+
+
+def _written_by_update(model_dir: Path) -> int | None:
+    """The iteration of the RL update that wrote `model_dir` (its checksums list a trainer
+    state, or its metrics.json an iteration), or None for any other checkpoint."""
+    metrics = manifest_of(model_dir, "metrics.json") or {}
+    iteration = metrics.get("iteration")
+    listed = recorded_files(model_dir, subfolder=STATE_DIR, nested=True)
+    is_number = isinstance(iteration, int | float) and not isinstance(iteration, bool)
+    if listed or (is_number and iteration >= 1 and "optimizer_step" in metrics):
+        return int(iteration) if is_number else 0
+    return None
+
+
 def write_counters(directory: Path, counters: TrainerCounters) -> None:
     data = {"format": FORMAT} | asdict(counters)
     extra = data.pop("extra")
@@ -121,7 +165,7 @@ def save_torch_optimizer(
         {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
         for g in state["param_groups"]
     ]
-    (directory / "groups.json").write_text(json.dumps({"names": names, "groups": groups}) + "\n")
+    (directory / GROUPS_FILE).write_text(json.dumps({"names": names, "groups": groups}) + "\n")
 
 
 def load_torch_optimizer(
@@ -134,12 +178,13 @@ def load_torch_optimizer(
     path = directory / OPTIMIZER_FILE
     try:
         tensors = load_file(str(path))
-        saved = json.loads((directory / "groups.json").read_text())
+        saved = json.loads((directory / GROUPS_FILE).read_text())
     except (OSError, SafetensorError, ValueError) as err:
         raise ArtifactError(
             f"cannot read the optimizer state in {directory} ({err}): the checkpoint is "
             "incomplete; re-run the update that wrote it, or set trainer_state='fresh'"
         ) from None
+    groups = _checked_groups(saved, directory / GROUPS_FILE, optimizer)
     if saved["names"] != names:
         missing = sorted(set(saved["names"]) ^ set(names))[:3]
         raise ArtifactError(
@@ -149,14 +194,68 @@ def load_torch_optimizer(
         )
     index = {name: i for i, name in enumerate(names)}
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("rng/"):
-            continue
-        name, _, slot = key.rpartition("/")
-        state.setdefault(index[name], {})[slot] = value
-    optimizer.load_state_dict({"state": state, "param_groups": saved["groups"]})
-    torch.set_rng_state(tensors["rng/torch_cpu"])
+    try:
+        for key, value in tensors.items():
+            if key.startswith("rng/"):
+                continue
+            name, _, slot = key.rpartition("/")
+            state.setdefault(index[name], {})[slot] = value
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        torch.set_rng_state(tensors["rng/torch_cpu"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ArtifactError(
+            f"{path} does not fit {directory / GROUPS_FILE} and this optimizer "
+            f"({type(err).__name__}: {first}): the trainer state was edited or damaged; re-run "
+            "the update that wrote it, or set trainer_state='fresh'"
+        ) from None
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             if f"rng/cuda{i}" in tensors:
                 torch.cuda.set_rng_state(tensors[f"rng/cuda{i}"], i)
+
+
+def _checked_groups(saved: object, path: Path, optimizer: torch.optim.Optimizer) -> list[dict]:
+    """The hyper-parameter groups of a groups.json, after checking its shape against the live
+    optimizer's: a "names" list, as many groups, each with the same settings holding values of
+    the same kind (number, flag, None, list of as many numbers), and "params" that together
+    index every trained tensor once; so an edited file is refused here, naming it, not deep
+    inside torch or at the first step."""
+    hint = "the trainer state was edited or damaged; re-run the update that wrote it, or set "
+    hint += "trainer_state='fresh'"
+    if not isinstance(saved, dict) or not isinstance(saved.get("names"), list):
+        raise ArtifactError(f"{path} has no 'names' list: {hint}")
+    groups, live = saved.get("groups"), optimizer.param_groups
+    if not isinstance(groups, list) or len(groups) != len(live):
+        raise ArtifactError(f"{path} does not hold {len(live)} optimizer group(s): {hint}")
+    for number, (group, want) in enumerate(zip(groups, live, strict=True)):
+        if not isinstance(group, dict) or set(group) != set(want):
+            raise ArtifactError(f"{path}: group {number} lacks or adds settings: {hint}")
+        for key, value in group.items():
+            if key != "params" and _kind(value) != _kind(want[key]):
+                raise ArtifactError(f"{path}: group {number} has {key}={value!r}: {hint}")
+    params = [i for g in groups for i in (g["params"] if isinstance(g["params"], list) else [""])]
+    n_tensors = sum(len(g["params"]) for g in live)
+    if not all(_is_int(i) for i in params) or sorted(params) != list(range(n_tensors)):
+        raise ArtifactError(
+            f"{path}: the groups' 'params' do not index the {n_tensors} trained tensors once "
+            f"each: {hint}"
+        )
+    return groups
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: object) -> object:
+    """What a setting holds: a flag, a number, None, or a list of n numbers."""
+    if isinstance(value, bool) or value is None:
+        return type(value)
+    if isinstance(value, int | float):
+        return float
+    if isinstance(value, list | tuple) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        return (list, len(value))
+    return type(value)

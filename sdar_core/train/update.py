@@ -15,11 +15,12 @@ on (scored) trajectories with the chosen Algorithm preset and writes the new che
    one unit whose reward is `episode_reward − penalty × (the episode's invalid actions)` and every
    step sample gets its episode's advantage. Each sample's advantage is broadcast to its tokens.
 3. Trainer state (state.py): the optimizer's moments and the counters carried in `model_dir`
-   (written by the previous round's update) are restored, so AdamW, the schedule and RLSD's λ run
-   on across rounds as in one long training job; the run's first update (a base or warm-start
-   model) starts them. This update is training iteration `carried + 1`; its learning rate is the
-   schedule's at that iteration, and it takes ceil(n_samples / mini_batch_size) × epochs
-   optimizer steps.
+   (written by the previous round's update) are verified against their checksums and restored,
+   so AdamW, the schedule and RLSD's λ run on across rounds as in one long training job; the
+   run's first update (a base or warm-start model) starts them. A later round's checkpoint
+   without its trainer state is refused unless `trainer_state="fresh"`. This update is
+   training iteration `carried + 1`; its learning rate is the schedule's at that iteration,
+   and it takes ceil(n_samples / mini_batch_size) × epochs optimizer steps.
 4. Log-probs before training, in one no-grad pass over the batch: the reference log-probs for the
    KL term (when kl_coef > 0) from the run's starting model `ref_model_dir` (the pipeline wires
    the starting checkpoint into every round; with LoRA the same weights with the adapter
@@ -47,6 +48,7 @@ import torch
 
 from sdar_core.algos import Algorithm, get_advantage_estimator, get_algorithm
 from sdar_core.errors import ArtifactError, ConfigError, SdarError
+from sdar_core.models.checksums import verify_checksums, write_checksums
 from sdar_core.rollout.schema import read_metadata, read_trajectories
 from sdar_core.train.batch import Sample, collate, micro_batches
 from sdar_core.train.config import UpdateConfig
@@ -63,7 +65,7 @@ from sdar_core.train.policy import (
     reference_mode,
     save_checkpoint,
 )
-from sdar_core.train.state import STATE_DIR, TrainerCounters, read_counters, write_counters
+from sdar_core.train.state import STATE_DIR, TrainerCounters, read_carried_state, write_counters
 
 __all__ = ["add_start_logprobs", "build_rl_samples", "sample_rewards", "sdar_update"]
 
@@ -80,7 +82,7 @@ def sdar_update(
     meta = read_metadata(trajectories_dir)
     rows = _read_rows(trajectories_dir, config.algorithm)
     algo = get_algorithm(config.algorithm).for_env(rows["env_name"][0])
-    carried = read_counters(model_dir) if config.trainer_state == "resume" else None
+    carried = read_carried_state(model_dir) if config.trainer_state == "resume" else None
     _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
     iteration = (carried.iteration if carried else 0) + 1
     temperature = _temperature(config, meta)
@@ -176,7 +178,8 @@ def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics
     engine.save_state(target / config.backend)
     barrier()
     if is_main_process():
-        if target is not staging:
+        if target is not staging:  # the checkpoint's checksums do not reach this folder
+            write_checksums(target)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(target, final)
         write_counters(staging, counters)
@@ -185,8 +188,8 @@ def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics
 
 
 def _state_location(model_dir, carried: TrainerCounters) -> Path:
-    """Where the carried optimizer state lives: inside the checkpoint, or the folder its
-    counters name (`state_dir`)."""
+    """Where the carried optimizer state lives: inside the checkpoint (verified with the
+    checkpoint), or the folder its counters name (`state_dir`; verified here)."""
     location = carried.extra.get("location")
     path = Path(location) if location else Path(model_dir) / STATE_DIR
     if not path.is_dir():
@@ -194,6 +197,8 @@ def _state_location(model_dir, carried: TrainerCounters) -> Path:
             f"{model_dir} names its trainer state at {path}, which does not exist here: mount "
             "the same volume at the same path (state_dir), or set trainer_state='fresh'"
         )
+    if location:
+        verify_checksums(path, nested=True)
     return path
 
 
