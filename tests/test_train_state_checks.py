@@ -72,7 +72,8 @@ def test_garbled_optimizer_moments_are_refused_naming_the_file(
     out = tmp_path / "round1"
     with pytest.raises(ArtifactError) as excinfo:
         _next_round(tiny_model_dir, checkpoint, first_round[1], out)
-    assert f"{path} does not match its sha256" in _one_line_error(excinfo)
+    message = _one_line_error(excinfo)
+    assert f"{path} does not match its sha256" in message and "trainer_state='fresh'" in message
     assert not out.exists()
     # the model itself is intact: evaluating it does not need the optimizer
     assert load_model(checkpoint) is not None

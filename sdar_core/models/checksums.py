@@ -117,12 +117,16 @@ def _first_problem(folder: Path, entries: dict[str, dict[str, Any]]) -> tuple[Pa
 
 
 def verify_checksums(
-    folder: str | os.PathLike[str], *, subfolder: str | None = None, nested: bool = False
+    folder: str | os.PathLike[str],
+    *,
+    subfolder: str | None = None,
+    nested: bool = False,
+    fix: str = _HINT,
 ) -> bool:
     """Raise ArtifactError naming the first recorded file directly in `folder` (in `subfolder`
-    when given; with `nested`, in deeper folders too) that is missing, cut or changed; return
-    False when the folder has no checksums.json (nothing to verify). Files added later (notes,
-    an adapter's README) are not checked."""
+    when given; with `nested`, in deeper folders too) that is missing, cut or changed, ending
+    with `fix`; return False when the folder has no checksums.json (nothing to verify). Files
+    added later (notes, an adapter's README) are not checked."""
     folder = Path(folder)
     entries = recorded_files(folder, subfolder=subfolder, nested=nested)
     if entries is None:
@@ -132,10 +136,10 @@ def verify_checksums(
         return True
     file, what = problem
     if what == "missing":
-        raise ArtifactError(f"{file} is missing (listed in {CHECKSUMS_FILE}): {_HINT}")
+        raise ArtifactError(f"{file} is missing (listed in {CHECKSUMS_FILE}): {fix}")
     if what == "sha256 mismatch":
-        raise ArtifactError(f"{file} does not match its sha256 in {CHECKSUMS_FILE}: {_HINT}")
-    raise ArtifactError(f"{file} has {what} (truncated or extended): {_HINT}")
+        raise ArtifactError(f"{file} does not match its sha256 in {CHECKSUMS_FILE}: {fix}")
+    raise ArtifactError(f"{file} has {what} (truncated or extended): {fix}")
 
 
 def damaged_file(folder: str | os.PathLike[str]) -> str | None:

@@ -82,4 +82,13 @@ def _metrics_damage(path: Path, metadata: Mapping[str, Any]) -> str | None:
         written = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return f"{path.name}: not readable JSON"
-    return None if written == dict(metadata) else f"{path.name}: differs from its record"
+    recorded = dict(metadata)
+    same = isinstance(written, dict) and written.keys() == recorded.keys()
+    if same and all(_same_value(written[k], recorded[k]) for k in written):
+        return None
+    return f"{path.name}: differs from its record"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal, with NaN equal to NaN (a stage may log a NaN metric; JSON keeps it)."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)

@@ -110,7 +110,9 @@ def read_carried_state(model_dir: str | Path) -> TrainerCounters | None:
     update wrote the checkpoint but its trainer_state/ is gone."""
     model_dir = Path(model_dir)
     if (model_dir / STATE_DIR).is_dir():
-        verify_checksums(model_dir, subfolder=STATE_DIR, nested=True)
+        fix = "the trainer state is damaged: re-run the update that wrote it, or set "
+        fix += "trainer_state='fresh' to start a new optimizer and schedule"
+        verify_checksums(model_dir, subfolder=STATE_DIR, nested=True, fix=fix)
         counters = read_counters(model_dir)
         if counters is not None:
             return counters
