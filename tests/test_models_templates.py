@@ -15,7 +15,6 @@ from sdar_core.cli import main
 from sdar_core.errors import ArtifactError
 from sdar_core.models import load_tokenizer
 from sdar_core.models.importer import import_model
-from sdar_core.models.templates import check_chat_template
 
 ESCAPE = "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
 HUGE_LOOP = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
@@ -69,6 +68,8 @@ def test_a_huge_loop_is_refused_at_import(tiny_model_dir, tmp_path):
     ],
 )
 def test_broken_templates_are_refused_saying_why(template, says):
+    from sdar_core.models.templates import check_chat_template
+
     with pytest.raises(ArtifactError, match="the chat template file t.jinja is refused") as err:
         check_chat_template(template, where="the chat template file t.jinja")
     assert says in str(err.value) and "\n" not in str(err.value)
