@@ -33,6 +33,7 @@ __all__ = [
     "LIMITS",
     "Count",
     "OptionalCount",
+    "WHOLE_NUMBER",
     "check_limit",
     "check_whole_number",
     "limit",
@@ -152,6 +153,9 @@ def _within_limit(value: int | None, info: ValidationInfo) -> int | None:
     return value
 
 
+# refuses booleans and floats before the field's own type sees them (e.g. a Literal of ints,
+# which would take true as 1)
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 # an int field that refuses booleans and floats and applies LIMITS[field name]
 Count = Annotated[int, BeforeValidator(_whole_number), AfterValidator(_within_limit)]
 OptionalCount = Annotated[int | None, BeforeValidator(_whole_number), AfterValidator(_within_limit)]

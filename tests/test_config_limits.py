@@ -174,6 +174,12 @@ def test_booleans_and_floats_are_not_counts(cls, required, name, value, says):
     assert says in error_message(err.value)
 
 
+@pytest.mark.parametrize("value", [True, 2.0])
+def test_zero_stage_is_not_a_boolean_or_float(value):
+    with pytest.raises(ValidationError, match="zero_stage must be a whole number"):
+        UpdateConfig(zero_stage=value)
+
+
 def test_1e9_rounds_from_json_names_the_limit():
     with pytest.raises(ValidationError, match="rounds must be <= 1000, got 1000000000"):
         RunConfig.model_validate(json.loads('{"rounds": 1e9}'))

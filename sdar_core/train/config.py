@@ -18,13 +18,13 @@ gives the warm-up as a share of the schedule's length (Search-QA: 0.1).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device
 from sdar_core.errors import ConfigError
-from sdar_core.limits import Count, OptionalCount
+from sdar_core.limits import WHOLE_NUMBER, Count, OptionalCount
 
 __all__ = ["LORA_TARGETS", "SFTConfig", "TrainConfig", "UpdateConfig"]
 
@@ -39,7 +39,9 @@ class TrainConfig(BaseModel):
     backend: Literal["torch", "deepspeed"] = Field(
         default="torch", description="torch (plain PyTorch) or deepspeed (ZeRO)"
     )
-    zero_stage: Literal[1, 2, 3] = Field(default=2, description="DeepSpeed ZeRO stage")
+    zero_stage: Annotated[Literal[1, 2, 3], WHOLE_NUMBER] = Field(
+        default=2, description="DeepSpeed ZeRO stage"
+    )
     epochs: Count = Field(default=1, description="passes over the batch")
     mini_batch_size: OptionalCount = Field(
         default=None, description="samples per optimizer step; None: the whole batch"
