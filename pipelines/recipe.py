@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.sdar_pipeline import PipelineOptions
 from sdar_core.errors import ConfigError, closest_name_fix, error_message
+from sdar_core.limits import OptionalCount
 from sdar_core.run.config import read_json_object
 
 __all__ = ["Recipe", "load_recipe", "recipe_options"]
@@ -46,10 +47,10 @@ class Recipe(BaseModel):
     model: str = Field(description="hub id of the base model the model_uri artifact must hold")
     algorithm: str | None = None
     env: str | None = None
-    rounds: int | None = None
+    rounds: OptionalCount = None
     warm_start: bool | None = None
     profile: Literal["cluster", "local"] | None = None
-    num_gpus: int | None = None
+    num_gpus: OptionalCount = None
     pvc_name: str | None = None
     mlflow_secret: str | None = None
     gpu_node_selector: dict[str, str] | None = None

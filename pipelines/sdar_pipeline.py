@@ -46,8 +46,10 @@ from components import (
     start_tracking,
     warmstart_sft,
 )
+from pipelines.kfp_speed import faster_kfp
 from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, Profile
 from sdar_core.errors import ConfigError
+from sdar_core.limits import check_limit, check_whole_number, overrides
 
 __all__ = ["DEFAULT_TRACKING_URI", "PipelineOptions", "build_pipeline", "compile_pipeline"]
 
@@ -94,6 +96,9 @@ class PipelineOptions:
         from sdar_core.envs import list_envs
 
         algo = get_algorithm(self.algorithm)
+        for name in ("rounds", "num_gpus"):  # the others are checked by their configs
+            check_whole_number(name, getattr(self, name))
+            check_limit(name, getattr(self, name))
         if self.env not in list_envs():
             raise ConfigError(f"unknown env {self.env!r}: choose one of {list_envs()}")
         if self.profile not in PROFILES:
@@ -221,6 +226,9 @@ def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> A
     if options.pvc_name is not None:
         kubernetes.mount_pvc(task, pvc_name=options.pvc_name, mount_path=PVC_MOUNT)
         task.set_env_variable("HF_HOME", f"{PVC_MOUNT}/hf-cache")
+    # limits raised at compile time hold in the pods, which validate the stage configs again
+    for name, value in sorted(overrides().items()):
+        task.set_env_variable(name, value)
     return task
 
 
@@ -305,9 +313,10 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         return track.output
 
     description = " ".join(filter(None, [f"SDAR pipeline: {algo.description}", o.note]))
-    return dsl.pipeline(name=o.name, description=description)(
-        _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
-    )
+    with faster_kfp():  # kfp alone builds the unrolled rounds in cubic time (kfp_speed.py)
+        return dsl.pipeline(name=o.name, description=description)(
+            _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
+        )
 
 
 def used_stage_configs(options: PipelineOptions, algo: Any) -> set[str]:

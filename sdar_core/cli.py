@@ -175,8 +175,7 @@ def import_model(
     takes (sdar run --model OUT_DIR, sdar eval --model OUT_DIR)."""
     from sdar_core.models.importer import import_model as convert
 
-    template = chat_template.read_text() if chat_template is not None else None
-    typer.echo(convert(source, out_dir, chat_template=template, overwrite=overwrite))
+    typer.echo(convert(source, out_dir, chat_template=chat_template, overwrite=overwrite))
 
 
 @app.command("index-skills")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
+from sdar_core.limits import Count, OptionalCount
 
 __all__ = ["EvalConfig"]
 
@@ -21,7 +22,7 @@ class EvalConfig(BaseModel):
 
     env: str = "alfworld"
     split: str | None = Field(default="valid_seen", description="game split; None: every game")
-    n_tasks: int | None = Field(
+    n_tasks: OptionalCount = Field(
         default=None,
         description="n tasks taken round-robin across task types (sorted ids); None: all",
     )
@@ -29,20 +30,20 @@ class EvalConfig(BaseModel):
         default="model", description="model: the checkpoint; expert: upper bound; random: baseline"
     )
     decoding: Literal["greedy", "sample"] = "greedy"
-    k: int = Field(default=1, description="runs with different seeds (avg@k)")
+    k: Count = Field(default=1, description="runs with different seeds (avg@k)")
     temperature: float = Field(default=1.0, description="sampling temperature (decoding=sample)")
     top_p: float = 1.0
-    max_new_tokens: int = 512
-    max_steps: int = 50
-    history_length: int = 2
-    batch_size: int = Field(default=16, description="episodes played side by side")
-    seed: int = 0
+    max_new_tokens: Count = 512
+    max_steps: Count = 50
+    history_length: Count = 2
+    batch_size: Count = Field(default=16, description="episodes played side by side")
+    seed: Count = 0
     student_sees_skills: bool = Field(
         default=False,
         description="retrieved skills in the prompt (Skill-Prompt, Skill-GRPO); needs an index",
     )
-    skills_k: int = Field(default=1, description="task-specific skills retrieved per task")
-    max_prompt_tokens: int = Field(
+    skills_k: Count = Field(default=1, description="task-specific skills retrieved per task")
+    max_prompt_tokens: Count = Field(
         default=4096, description="budget of prompt + skills; skills that do not fit are dropped"
     )
     device: Device = "cpu"

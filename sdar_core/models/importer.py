@@ -116,12 +116,6 @@ def _load_gguf(path: Path) -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-def _load_folder(source: str) -> tuple[Any, Any]:
-    from sdar_core.models.loading import load_model, load_tokenizer
-
-    return load_model(source, dtype="float32"), load_tokenizer(source)
-
-
 def _resolve(source: str) -> tuple[str, Path | str]:
     """("gguf", file) or ("folder", folder or hub id)."""
     if source in PACKAGED_GGUF:
@@ -148,14 +142,35 @@ def _generation_config(tokenizer: Any) -> Any:
     return GenerationConfig(eos_token_id=eos, pad_token_id=pad, do_sample=False)
 
 
-def _check_chat_template(tokenizer: Any, chat_template: str | None, source: str) -> None:
+def _template_text(chat_template: str | os.PathLike[str]) -> tuple[str, str]:
+    """(the template's text, how errors name it): a path is read, a string is the text."""
+    if isinstance(chat_template, str):
+        return chat_template, "the chat template given"
+    path = Path(chat_template)
+    try:
+        return path.read_text(encoding="utf-8"), f"the chat template file {path}"
+    except (OSError, UnicodeDecodeError) as err:
+        raise ArtifactError(
+            f"cannot read the chat template file {path}: {getattr(err, 'strerror', None) or err}"
+        ) from None
+
+
+def _check_chat_template(
+    tokenizer: Any, chat_template: str | os.PathLike[str] | None, source: str
+) -> None:
+    """Install `chat_template` (if given) and check the template the checkpoint will carry
+    (sdar_core.models.templates): rendered once in transformers' sandbox, bounded in time."""
+    from sdar_core.models.templates import check_tokenizer_template
+
+    where = f"the chat template of {source}"
     if chat_template is not None:
-        tokenizer.chat_template = chat_template
+        tokenizer.chat_template, where = _template_text(chat_template)
     if not tokenizer.chat_template:
         raise ArtifactError(
             f"{source} has no chat template: pass one with chat_template (sdar import-model "
             "--chat-template FILE.jinja)"
         )
+    check_tokenizer_template(tokenizer, where=where)
 
 
 def _readable(folder: Path) -> None:
@@ -169,13 +184,15 @@ def import_model(
     source: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    chat_template: str | None = None,
+    chat_template: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Convert `source` (module docstring) into a float32 safetensors checkpoint at `out_dir`.
 
-    `chat_template` (Jinja text) replaces the source's template. `out_dir` must not exist or be
-    empty unless `overwrite`. Returns `out_dir`.
+    `chat_template` (Jinja text, or a path to a Jinja file) replaces the source's template; the
+    template the checkpoint gets is rendered once, bounded, in transformers' sandbox and refused
+    with one line if it escapes, hangs or fails (sdar_core.models.templates). `out_dir` must
+    not exist or be empty unless `overwrite`. Returns `out_dir`.
     """
     source = os.fspath(source)
     out = Path(out_dir)
@@ -184,11 +201,18 @@ def import_model(
             f"cannot import into {out}: it exists and is not empty; remove it, choose another "
             "folder or pass overwrite (--overwrite)"
         )
+    from sdar_core.models.loading import load_model, load_tokenizer
+
     kind, resolved = _resolve(source)
-    model, tokenizer = _load_gguf(resolved) if kind == "gguf" else _load_folder(str(resolved))
+    if kind == "gguf":
+        model, tokenizer = _load_gguf(resolved)
+    else:  # the template is checked (with the override in) before the weights are loaded
+        tokenizer = load_tokenizer(str(resolved), check_template=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     _check_chat_template(tokenizer, chat_template, source)
+    if kind == "folder":
+        model = load_model(str(resolved), dtype="float32")
     model.generation_config = _generation_config(tokenizer)
     record = {
         "kind": "imported",

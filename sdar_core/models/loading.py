@@ -205,10 +205,14 @@ def load_tokenizer(
     *,
     trust_remote_code: bool = False,
     padding_side: Literal["left", "right"] | None = None,
+    check_template: bool = True,
 ) -> PreTrainedTokenizerBase:
     """The tokenizer of a local directory or hub id, with a pad token (eos when none was saved).
 
     `padding_side` None keeps the saved side; pass "left" to batch prompts for generation.
+    Its chat template is rendered once, bounded, in transformers' sandbox
+    (sdar_core.models.templates) unless `check_template` is False: a template that escapes,
+    hangs or fails is refused here in one line, not as a traceback or a hang mid-stage.
     """
     if padding_side not in (None, "left", "right"):
         raise ConfigError(f"padding_side must be 'left', 'right' or None, got {padding_side!r}")
@@ -229,4 +233,8 @@ def load_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
     if padding_side is not None:
         tokenizer.padding_side = padding_side
+    if check_template:
+        from sdar_core.models.templates import check_tokenizer_template
+
+        check_tokenizer_template(tokenizer, where=f"the chat template of model {source}")
     return tokenizer

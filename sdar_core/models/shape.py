@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from sdar_core.errors import ConfigError
+from sdar_core.limits import Count
 
 __all__ = ["MIN_VOCAB_SIZE", "TinyModelConfig"]
 
@@ -17,16 +18,16 @@ class TinyModelConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    vocab_size: int = 4096  # BPE target: bytes + special tokens + merges
-    hidden_size: int = 128
-    intermediate_size: int = 256
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    max_position_embeddings: int = 4096
+    vocab_size: Count = 4096  # BPE target: bytes + special tokens + merges
+    hidden_size: Count = 128
+    intermediate_size: Count = 256
+    num_hidden_layers: Count = 2
+    num_attention_heads: Count = 4
+    num_key_value_heads: Count = 2
+    max_position_embeddings: Count = 4096
     tie_word_embeddings: bool = True  # as Qwen2.5-0.5B/3B
     rope_theta: float = 1_000_000.0  # as Qwen2.5
-    seed: int = 0
+    seed: Count = 0
 
     @model_validator(mode="after")
     def _check(self) -> TinyModelConfig:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
+from sdar_core.limits import Count
 from sdar_core.rollout.backends.base import SamplingSettings, list_backends
 
 __all__ = ["Layout", "PromptMode", "RolloutConfig"]
@@ -28,10 +29,10 @@ class RolloutConfig(BaseModel):
 
     env: str = Field(default="alfworld", description="environment name (sdar_core.envs.make)")
     split: str | None = Field(default="train", description="game split; None plays every game")
-    n_tasks: int = Field(default=8, description="task instances per round (groups)")
-    group_size: int = Field(default=8, description="members per group, all on the same task")
-    max_steps: int = Field(default=50, description="agent turns before an episode is truncated")
-    history_length: int = Field(default=2, description="past steps in a window prompt")
+    n_tasks: Count = Field(default=8, description="task instances per round (groups)")
+    group_size: Count = Field(default=8, description="members per group, all on the same task")
+    max_steps: Count = Field(default=50, description="agent turns before an episode is truncated")
+    history_length: Count = Field(default=2, description="past steps in a window prompt")
     layout: Layout = Field(default="per_step", description="training-sample layout")
     prompt_mode: PromptMode = Field(
         default="window",
@@ -46,15 +47,15 @@ class RolloutConfig(BaseModel):
     )
     temperature: float = 1.0
     top_p: float = 1.0
-    max_new_tokens: int = Field(default=512, description="response token limit per turn")
-    max_prompt_tokens: int = Field(
+    max_new_tokens: Count = Field(default=512, description="response token limit per turn")
+    max_prompt_tokens: Count = Field(
         default=4096, description="an episode whose next prompt is longer ends (truncated)"
     )
-    seed: int = Field(default=0, description="seeds task choice, episodes and sampling")
+    seed: Count = Field(default=0, description="seeds task choice, episodes and sampling")
     backend: str = Field(default="hf", description="generation backend: hf or vllm")
     device: Device = "cpu"
     dtype: DtypeName = Field(default="float32", description="None keeps the checkpoint's")
-    max_batch_size: int = Field(default=64, description="prompts per forward batch (hf)")
+    max_batch_size: Count = Field(default=64, description="prompts per forward batch (hf)")
     lora_dir: Path | None = Field(
         default=None,
         description="LoRA adapter of the model (hf: merged at load; vllm: LoRARequest)",
@@ -63,7 +64,7 @@ class RolloutConfig(BaseModel):
     student_sees_skills: bool = Field(
         default=False, description="put retrieved skills in the student prompt (Skill-GRPO)"
     )
-    skills_k: int = Field(
+    skills_k: Count = Field(
         default=1,
         description="task-specific skills retrieved per group (the bundled libraries hold one "
         "per task type, so 1 is that type's skill; the general skills come on top)",

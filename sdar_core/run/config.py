@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.errors import ConfigError
 from sdar_core.evaluation.config import EvalConfig
+from sdar_core.limits import Count
 from sdar_core.models.shape import TinyModelConfig
 from sdar_core.rollout.config import RolloutConfig
 from sdar_core.skills.index import IndexConfig
@@ -191,13 +192,13 @@ class RunConfig(BaseModel):
     )
     algorithm: str = Field(default="sdar", description="preset name (sdar algorithms)")
     env: str = "alfworld"
-    rounds: int = Field(default=2, description="rollout -> teacher -> update rounds (R)")
+    rounds: Count = Field(default=2, description="rollout -> teacher -> update rounds (R)")
     warm_start: bool = Field(default=False, description="supervised warm start on expert play")
-    n_train_games: int = Field(default=12, description="generated training games (ALFWorld)")
-    n_valid_games: int = Field(
+    n_train_games: Count = Field(default=12, description="generated training games (ALFWorld)")
+    n_valid_games: Count = Field(
         default=12, description="evaluation games: generated (ALFWorld) or the first of the split"
     )
-    games_seed: int = 0
+    games_seed: Count = 0
     experiment: str = "sdar"
     tracking_uri: str | None = Field(
         default=None, description="MLflow URI; None: sqlite:///<out_dir>/mlflow.db"

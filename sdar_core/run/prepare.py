@@ -10,7 +10,8 @@ The games are generated ALFWorld games, or, for a benchmark with shipped data (W
 Reuse is checked, not assumed: games are regenerated when the manifest's counts or seed differ
 from the requested ones (only a folder `generate_games` wrote is replaced), and the model is built
 when its folder is missing or empty (a non-empty folder without config.json is refused, never
-deleted).
+deleted). A model folder used in place is checked here as its stages would check it (pickle-only
+or damaged weights, a chat template that escapes or hangs), so it is refused before any task.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _same_shape(model_dir: Path, shape) -> bool:
 
 def _given_model(out: Path, source: str) -> Path:
     if (Path(source) / "config.json").is_file():
+        _check_model_folder(Path(source))
         return Path(source).resolve()
     from sdar_core.models.importer import import_model
 
@@ -71,6 +73,16 @@ def _given_model(out: Path, source: str) -> Path:
     if (model_dir / "config.json").is_file():
         return model_dir
     return import_model(source, model_dir)  # refuses a non-empty folder: never deleted here
+
+
+def _check_model_folder(folder: Path) -> None:
+    """Refuse a model folder used in place as its stages would, before any task starts: the
+    weights as `load_model` checks them (safetensors only, intact), the chat template as
+    `load_tokenizer` checks it (rendered once, bounded, in the sandbox)."""
+    from sdar_core.models.loading import check_weights, load_tokenizer
+
+    check_weights(str(folder))
+    load_tokenizer(folder)
 
 
 def _games(out: Path, config: RunConfig) -> Path:

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sdar_core.errors import ArtifactError
+from sdar_core.limits import Count
 from sdar_core.outputs import check_output_dir, manifest_of
 from sdar_core.skills import dense as dense_embeddings
 from sdar_core.skills.documents import Skill, load_skills, skill_checksums, skill_files
@@ -72,8 +73,8 @@ class IndexConfig(BaseModel):
     dense: bool = True
     dense_model: str = dense_embeddings.DEFAULT_DENSE_MODEL
     dense_weight: float = 0.25
-    fusion_k: int = 60
-    card_weight: int = 3
+    fusion_k: Count = 60
+    card_weight: Count = 3
     index_body: bool = False
     bm25_k1: float = 1.5
     bm25_b: float = 0.75

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
+from sdar_core.limits import Count, OptionalCount
 
 __all__ = ["TeacherConfig"]
 
@@ -18,29 +19,29 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    skills_k: int = Field(
+    skills_k: Count = Field(
         default=1,
         description="task-specific skills retrieved per group (the bundled libraries hold one "
         "per task type, so 1 is that type's skill; raise it for a library with several)",
     )
     include_general: bool = Field(default=True, description="add the general skills first")
-    skills_max_tokens: int | None = Field(
+    skills_max_tokens: OptionalCount = Field(
         default=None, description="token budget of the retrieved skills (None: no budget)"
     )
-    max_prompt_tokens: int = Field(
+    max_prompt_tokens: Count = Field(
         default=4096,
         description="teacher prompt budget (chat messages + skills); skills are dropped to fit",
     )
-    batch_tokens: int = Field(
+    batch_tokens: Count = Field(
         default=16384, description="padded tokens per forward batch (batch size x longest)"
     )
-    chunk_size: int = Field(default=1024, description="rows per LM-head chunk in token_logprobs")
+    chunk_size: Count = Field(default=1024, description="rows per LM-head chunk in token_logprobs")
     prefix_cache: bool = Field(
         default=True,
         description="hf: run each group's shared prefix (system + skills, ...) once and reuse "
         "its KV cache for every member; False scores every sample from its first token",
     )
-    min_prefix_tokens: int = Field(
+    min_prefix_tokens: Count = Field(
         default=16, description="groups sharing fewer leading tokens use the plain forward"
     )
     backend: Literal["hf", "vllm"] = "hf"

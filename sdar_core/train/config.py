@@ -18,12 +18,13 @@ gives the warm-up as a share of the schedule's length (Search-QA: 0.1).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device
 from sdar_core.errors import ConfigError
+from sdar_core.limits import WHOLE_NUMBER, Count, OptionalCount
 
 __all__ = ["LORA_TARGETS", "SFTConfig", "TrainConfig", "UpdateConfig"]
 
@@ -38,35 +39,39 @@ class TrainConfig(BaseModel):
     backend: Literal["torch", "deepspeed"] = Field(
         default="torch", description="torch (plain PyTorch) or deepspeed (ZeRO)"
     )
-    zero_stage: Literal[1, 2, 3] = Field(default=2, description="DeepSpeed ZeRO stage")
-    epochs: int = Field(default=1, description="passes over the batch")
-    mini_batch_size: int | None = Field(
+    zero_stage: Annotated[Literal[1, 2, 3], WHOLE_NUMBER] = Field(
+        default=2, description="DeepSpeed ZeRO stage"
+    )
+    epochs: Count = Field(default=1, description="passes over the batch")
+    mini_batch_size: OptionalCount = Field(
         default=None, description="samples per optimizer step; None: the whole batch"
     )
-    micro_batch_tokens: int = Field(
+    micro_batch_tokens: Count = Field(
         default=8192, description="padded tokens (rows x longest row) per forward/backward"
     )
     shuffle: bool = Field(default=True, description="shuffle samples before mini-batching")
-    seed: int = 0
+    seed: Count = 0
     lr: float | None = Field(default=None, description="None: the algorithm's (update) / 1e-4")
     optimizer: Literal["adamw", "sgd"] = "adamw"
     weight_decay: float = 0.01
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = Field(default=0, description="linear warm-up positions of the schedule")
+    warmup_steps: Count = Field(default=0, description="linear warm-up positions of the schedule")
     warmup_ratio: float | None = Field(
         default=None, description="warm-up as a share of the schedule's length (overrides steps)"
     )
     min_lr_ratio: float = Field(default=0.0, description="final lr / peak lr (linear, cosine)")
     max_grad_norm: float | None = Field(default=1.0, description="None: no clipping")
-    max_nonfinite_steps: int = Field(
+    max_nonfinite_steps: Count = Field(
         default=3, description="fail after this many skipped (non-finite) steps in a row"
     )
     lora: bool = Field(default=False, description="train a LoRA adapter instead of all weights")
-    lora_rank: int = 8
+    lora_rank: Count = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = LORA_TARGETS
-    chunk_size: int | None = Field(default=None, description="LM-head rows per chunk (None: auto)")
+    chunk_size: OptionalCount = Field(
+        default=None, description="LM-head rows per chunk (None: auto)"
+    )
     gradient_checkpointing: bool = False
     device: Device = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -135,7 +140,7 @@ class UpdateConfig(TrainConfig):
     clip_ratio_low: float | None = Field(default=None, description="None: the loss's default")
     clip_ratio_high: float | None = Field(default=None, description="None: the loss's default")
     clip_ratio_c: float | None = Field(default=None, description="None: the loss's default")
-    mini_batch_size: int | None = Field(
+    mini_batch_size: OptionalCount = Field(
         default=256, description="samples per optimizer step (the authors' ppo_mini_batch_size)"
     )
     trainer_state: Literal["resume", "fresh"] = Field(
@@ -149,7 +154,7 @@ class UpdateConfig(TrainConfig):
         description="keep the optimizer state in this folder (e.g. on a PVC) instead of inside "
         "the checkpoint, which then only names it; None: inside the checkpoint",
     )
-    total_iterations: int | None = Field(
+    total_iterations: OptionalCount = Field(
         default=None,
         description="RL updates in the whole run (the schedule's length); None: a constant "
         "schedule without warm-up needs none",
@@ -185,16 +190,16 @@ class SFTConfig(TrainConfig):
 
     env: str = "alfworld"
     split: str | None = Field(default="train", description="game split the expert plays")
-    n_tasks: int | None = Field(
+    n_tasks: OptionalCount = Field(
         default=None,
         description="n tasks spread over the task types (round-robin); None: all",
     )
-    max_steps: int = Field(default=50, description="expert steps per episode")
-    history_length: int = Field(default=2, description="past steps in the prompt")
-    think_words: int | None = Field(
+    max_steps: Count = Field(default=50, description="expert steps per episode")
+    history_length: Count = Field(default=2, description="past steps in the prompt")
+    think_words: OptionalCount = Field(
         default=None, description="keep only the first n words of the expert's thought"
     )
-    episodes_per_task: int = Field(
+    episodes_per_task: Count = Field(
         default=1, description="expert episodes per game (differing when explore is 'random')"
     )
     explore: Literal["ordered", "random"] = Field(
@@ -208,7 +213,7 @@ class SFTConfig(TrainConfig):
         "(the expert then uses what they state), so the model learns to read its context; "
         "needs the skill index",
     )
-    skills_k: int = Field(default=1, description="task-specific skills retrieved per episode")
+    skills_k: Count = Field(default=1, description="task-specific skills retrieved per episode")
     include_general: bool = Field(default=True, description="add the general skills first")
 
     @model_validator(mode="after")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sdar_core.limits import Count
+
 __all__ = ["SPLITS", "TASK_TYPES", "AlfworldConfig"]
 
 TASK_TYPES: tuple[str, ...] = (
@@ -34,13 +36,13 @@ class AlfworldConfig(BaseModel):
         description="sub-folder of data_dir to play (train, valid_seen, valid_unseen, or any "
         "folder name); None plays every game folder under data_dir",
     )
-    max_steps: int = Field(default=50, ge=1, description="steps before an episode is truncated")
-    history_length: int = Field(default=2, ge=0, description="past steps shown in the prompt")
+    max_steps: Count = Field(default=50, ge=1, description="steps before an episode is truncated")
+    history_length: Count = Field(default=2, ge=0, description="past steps shown in the prompt")
     win_reward: float = Field(default=10.0, description="reward on the step that wins")
     require_think: bool = Field(
         default=True, description="a step without <think>…</think> is flagged invalid"
     )
-    seed: int = Field(default=0, description="seeds the per-episode seeds and task draws")
+    seed: Count = Field(default=0, description="seeds the per-episode seeds and task draws")
     task_types: tuple[str, ...] = Field(default=TASK_TYPES, description="task types to load")
     hide_help: bool = Field(
         default=True, description="drop the engine's 'help' command from admissible actions"

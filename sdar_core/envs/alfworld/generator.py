@@ -17,14 +17,23 @@ in the generator or the expert, and generation stops with an error naming the ga
 
 Output is atomic: everything is written under a temporary folder next to `out_dir` and renamed
 into place at the end; an existing games folder (its manifest's `kind`) is replaced only with
-`overwrite=True`, and any other non-empty folder never (`sdar_core.outputs`).
+`overwrite=True`, and any other non-empty folder never (`sdar_core.outputs`). The temporary
+folder is removed however generation ends: an error, Ctrl-C, or SIGTERM (`kill PID`), which
+would otherwise end the process without running any clean-up; after the clean-up the signal
+takes its course as before (the process ends by it, or its earlier handler runs). The counts are
+bounded (`sdar_core.limits`: n_train_games for train, n_valid_games for the validation splits).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +47,7 @@ from sdar_core.envs.alfworld.miniature import WORLD_NAME as MINIATURE
 from sdar_core.envs.alfworld.miniature import sample_miniature_game
 from sdar_core.envs.alfworld.scene import Game, problem_text, sample_game
 from sdar_core.errors import ConfigError, SdarError
+from sdar_core.limits import check_limit
 from sdar_core.outputs import check_output_dir, manifest_of
 
 __all__ = ["GENERATOR_VERSION", "WORLDS", "GenerationError", "generate_games", "write_game"]
@@ -51,6 +61,41 @@ WORLDS = ("alfworld", MINIATURE)
 
 class GenerationError(SdarError):
     """A generated game failed verification on the engine (a bug, not bad input)."""
+
+
+class _Signalled(BaseException):  # noqa: N818 - not an error: unwinds to the clean-up
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_signalled(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGINT unwind the block as an exception would (its `finally` clauses run),
+    then take their course as before: the earlier Python handler runs, or the default action
+    ends the process by the signal. Signals that were ignored stay ignored."""
+    if threading.current_thread() is not threading.main_thread():  # only it receives signals
+        yield
+        return
+    watched = [s for s in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _raise_signalled) for sig in watched}
+    try:
+        yield
+    except _Signalled as stop:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        handler = previous[stop.signum]
+        if callable(handler):
+            handler(stop.signum, None)  # e.g. KeyboardInterrupt, or sdar run's RunInterrupted
+        os.kill(os.getpid(), stop.signum)  # the default action: end by the signal
+        raise  # not reached unless a handler returned
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _data_file(name: str) -> str:
@@ -168,6 +213,8 @@ def generate_games(
     counts = {"train": n_train, "valid_seen": n_valid_seen, "valid_unseen": n_valid_unseen}
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ConfigError(f"game counts {counts} must be >= 0 with at least one > 0")
+    for split, n in counts.items():
+        check_limit("n_train_games" if split == "train" else "n_valid_games", n)
     unknown = sorted(set(task_types) - set(TASK_TYPES))
     if unknown or not task_types:
         raise ConfigError(f"task_types {unknown or '(empty)'}: choose from {list(TASK_TYPES)}")
@@ -176,15 +223,25 @@ def generate_games(
         overwrite=overwrite,
     )  # fmt: skip
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _signals_unwind():
+        return _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite, world)
+
+
+def _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite, world) -> dict:
+    """Generate the games under a temporary folder next to `out_dir`, then rename it into place;
+    the temporary folder is removed whatever happens."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    engine = GameEngine()
     try:
-        games = {
-            split: _generate_split(
-                tmp, split, n, seed, tuple(task_types), engine, max_expert_steps, world
-            )
-            for split, n in counts.items()
-        }
+        engine = GameEngine()
+        try:
+            games = {
+                split: _generate_split(
+                    tmp, split, n, seed, tuple(task_types), engine, max_expert_steps, world
+                )
+                for split, n in counts.items()
+            }
+        finally:
+            engine.close()
         manifest = {
             "kind": KIND,
             "generator_version": GENERATOR_VERSION,
@@ -204,6 +261,5 @@ def generate_games(
             out_dir.rmdir()
         tmp.rename(out_dir)
     finally:
-        engine.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest

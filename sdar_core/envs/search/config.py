@@ -17,6 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sdar_core.limits import Count
+
 __all__ = ["SearchConfig"]
 
 
@@ -35,14 +37,14 @@ class SearchConfig(BaseModel):
     corpus: Path | None = Field(
         default=None, description="corpus JSONL searched in-process when retrieval_url is None"
     )
-    topk: int = Field(default=3, ge=1, le=50, description="documents returned per search")
-    max_steps: int = Field(default=4, ge=1, description="turns before an episode is truncated")
-    history_length: int = Field(default=4, ge=0, description="past steps shown in the prompt")
+    topk: Count = Field(default=3, ge=1, description="documents returned per search")
+    max_steps: Count = Field(default=4, ge=1, description="turns before an episode is truncated")
+    history_length: Count = Field(default=4, ge=0, description="past steps shown in the prompt")
     win_reward: float = Field(default=1.0, description="reward for an exact-match answer")
     require_think: bool = Field(default=False, description="flag steps without <think> invalid")
-    seed: int = Field(default=0, description="seeds the per-episode seeds and task draws")
+    seed: Count = Field(default=0, description="seeds the per-episode seeds and task draws")
     timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per retrieval request")
-    retries: int = Field(default=3, ge=0, description="retries of a failed retrieval request")
+    retries: Count = Field(default=3, ge=0, description="retries of a failed retrieval request")
 
     @model_validator(mode="after")
     def _one_data_path(self) -> SearchConfig:

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdar_core.limits import Count, OptionalCount
+
 __all__ = ["SPLITS", "WebshopConfig"]
 
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -31,7 +33,7 @@ class WebshopConfig(BaseModel):
     split: Literal["train", "test"] | None = Field(
         default=None, description="goals to play: train, test, or None for every goal"
     )
-    n_test_goals: int | None = Field(
+    n_test_goals: OptionalCount = Field(
         default=None,
         ge=1,
         description="size of the test split; None means the reference's 500, capped at a fifth "
@@ -42,13 +44,13 @@ class WebshopConfig(BaseModel):
         description="goals from items_human_ins.json (True, as the reference evaluates) or "
         "synthetic goals from items_ins_v2.json (one per product and option combination)",
     )
-    max_products: int | None = Field(
+    max_products: OptionalCount = Field(
         default=None,
         ge=1,
         description="load only the first N products (the reference's num_products)",
     )
-    max_steps: int = Field(default=15, ge=1, description="steps before an episode is truncated")
-    history_length: int = Field(default=2, ge=0, description="past steps shown in the prompt")
+    max_steps: Count = Field(default=15, ge=1, description="steps before an episode is truncated")
+    history_length: Count = Field(default=2, ge=0, description="past steps shown in the prompt")
     reward_scale: float = Field(
         default=10.0, description="the training reward of a buying step is reward_scale × ..."
     )
@@ -66,7 +68,7 @@ class WebshopConfig(BaseModel):
         description="nouns for r_type: spaCy with an installed English model, or the heuristic "
         "approximation; auto picks spaCy when a model is installed",
     )
-    seed: int = Field(default=0, description="seeds goal order, price limits and task draws")
+    seed: Count = Field(default=0, description="seeds goal order, price limits and task draws")
 
     def test_size(self, n_goals: int) -> int:
         """How many goals form the test split for a catalog of `n_goals` goals."""
