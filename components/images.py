@@ -14,7 +14,7 @@ REGISTRY = os.environ.get("SDAR_IMAGE_REGISTRY", "ghcr.io/sdar-project").rstrip(
 
 IMAGE_TAGS = {
     "sdar-cpu": "0.1.0",  # python:3.11-slim, CPU torch, the project installed
-    "sdar-gpu": "0.1.0",  # CUDA runtime, the project with the `gpu` extra (vLLM), DeepSpeed
+    "sdar-gpu": "0.2.0",  # CUDA 13.0 devel, the `gpu` extra (vLLM) and DeepSpeed, GPU lock
 }
 
 
