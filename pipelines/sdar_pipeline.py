@@ -64,6 +64,10 @@ PVC_MOUNT = "/data"
 SECRET_KEYS = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
 PVC_STAGES = frozenset({"sdar_update"})  # the stages that read or write the volume
 _CLUSTER_STAGE_FIELDS = {"device": "cuda"}  # stage configs' defaults on the cluster profile
+# On GPUs the rollout's log-probs come from vLLM's sampler, whose kernels differ from the
+# training engine's; the update recomputes them with the training engine before its first step,
+# as the authors' trainer does ("old log-probs"), and logs the gap (update/logprob_gap/*).
+_CLUSTER_UPDATE_FIELDS = {"recompute_old_logprobs": True}
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, 
         "sft_config": {"env": env, "split": splits.train_split},
         "rollout_config": {"env": env, "split": splits.train_split} | paper_fields(env, "rollout"),
         "teacher_config": {},
-        "update_config": paper_fields(env, "update"),
+        "update_config": _CLUSTER_UPDATE_FIELDS | paper_fields(env, "update"),
         "eval_config": {"env": env, "split": splits.eval_split} | paper_fields(env, "eval"),
     }
     return {
