@@ -411,7 +411,7 @@ def test_gpu_placement_limits_and_only_the_stage_configs_a_preset_reads(tmp_path
     rollout = executors["exec-generate-rollouts"]
     assert rollout["nodeSelector"]["labels"] == {"pool": "a100"}
     assert rollout["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert "nodeSelector" not in executors["exec-start-tracking"]
+    assert "nodeSelector" not in executors.get("exec-start-tracking", {})
     resources = spec["deploymentSpec"]["executors"]["exec-generate-rollouts"]["container"]
     assert (
         resources["resources"]["resourceCpuLimit"] == resources["resources"]["resourceCpuRequest"]

@@ -83,3 +83,9 @@ def test_cluster_recipes_recompute_old_logprobs_with_the_training_engine(recipe)
             spec["root"]["inputDefinitions"]["parameters"]["update_config"]["defaultValue"]
         )
         assert update["recompute_old_logprobs"] is True
+        # the teacher scores with the HF model in the update's dtype, not vLLM's kernels
+        params = spec["root"]["inputDefinitions"]["parameters"]
+        if "teacher_config" in params:
+            teacher = json.loads(params["teacher_config"]["defaultValue"])
+            assert teacher.get("backend", "hf") == "hf"
+            assert teacher["dtype"] == update["dtype"] == "bfloat16"
