@@ -178,7 +178,8 @@ def submit(
         if not sep:
             raise typer.BadParameter(f"--param {item!r}: write NAME=VALUE")
         arguments[name] = value
-    for note in _object_store_notes(arguments.get("model_uri"), arguments.get("games_uri")):
+    notes = _object_store_notes(arguments.get("model_uri"), arguments.get("games_uri"))
+    for note in notes + _secret_notes(package):
         typer.echo(note, err=True)
     run_id = pipelines("pipelines.submit").submit_pipeline(
         package,
@@ -208,3 +209,26 @@ def _object_store_notes(*uris: str | None) -> list[str]:
                 "setting (README: Object-store imports), or the import task fails"
             )
     return notes
+
+
+def _secret_notes(package: Path) -> list[str]:
+    """A note naming the Kubernetes secrets the compiled `package` reads (`--mlflow-secret`):
+    on KFP backends before 2.15 a missing one holds every pod in CreateContainerConfigError."""
+    import yaml
+
+    if not package.is_file():
+        return []
+    docs = list(yaml.load_all(package.read_text(), Loader=yaml.CSafeLoader))
+    executors = (
+        docs[1].get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {})
+        if len(docs) > 1
+        else {}
+    ).get("executors", {})
+    names = sorted(
+        {s["secretName"] for ex in executors.values() for s in ex.get("secretAsEnv", [])}
+    )
+    return [
+        f"note: the pipeline's tasks read the secret {name!r}: it must exist in the run's "
+        "namespace, or every pod waits in CreateContainerConfigError"
+        for name in names
+    ]

@@ -51,3 +51,17 @@ def test_submit_names_the_launcher_providers_setting_for_object_stores(
     for note, prefix in zip(notes, stores, strict=True):
         assert f"imports {prefix} URIs" in note and "kfp-launcher" in note
         assert "providers" in note
+
+
+def test_submit_names_the_secret_the_compiled_pipeline_reads(tmp_path):
+    from pipelines import PipelineOptions, compile_pipeline
+
+    for secret, expected in ((None, []), ("mlflow-auth", ["mlflow-auth"])):
+        package = compile_pipeline(
+            PipelineOptions(algorithm="vanilla", mlflow_secret=secret), tmp_path / "p.yaml"
+        )
+        # an unreachable host: the notes come before kfp.Client checks the server
+        result = invoke("submit", str(package), "--host", "http://127.0.0.1:9")
+        assert result.exit_code != 0
+        notes = [line for line in result.stderr.splitlines() if "read the secret" in line]
+        assert [n.split("'")[1] for n in notes] == expected
