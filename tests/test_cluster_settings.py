@@ -64,4 +64,4 @@ def test_submit_names_the_secret_the_compiled_pipeline_reads(tmp_path):
         result = invoke("submit", str(package), "--host", "http://127.0.0.1:9")
         assert result.exit_code != 0
         notes = [line for line in result.stderr.splitlines() if "read the secret" in line]
-        assert [n.split("'")[1] for n in notes] == expected
+        assert [n.split("secret '")[1].split("'")[0] for n in notes] == expected
