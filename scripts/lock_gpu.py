@@ -29,8 +29,8 @@ GPU_LOCK = ROOT / "constraints-gpu.txt"
 FREE = ("torch", "transformers", "fastapi", "numpy")
 HEADER = """\
 # GPU lock: the project with its `gpu` extra (vLLM) for Linux x86_64, Python 3.11, written by
-# `make lock-gpu` (scripts/lock_gpu.py) with pip's resolver. Every package is at its
-# constraints.txt version except {free}. Do not edit by hand.
+# `make lock-gpu` (scripts/lock_gpu.py) with pip's resolver. Packages constraints.txt also
+# pins are at its versions, except {free}. Do not edit by hand.
 """
 
 
