@@ -15,7 +15,11 @@ PROFILE ?= cluster
 PIPELINE_YAML ?= sdar-$(ALGORITHM)-r$(ROUNDS).yaml
 RECIPES := $(wildcard pipelines/recipes/*.json)
 
-.PHONY: help install lock test test-fast lint bench-logprobs clean run compile recipes local-run
+.PHONY: help install lock lock-gpu test test-fast test-gpu-lock lint bench-logprobs clean run compile \
+	recipes local-run
+# The GPU lock's transformers stack, installed beside the CPU venv (not into it) for test-gpu-lock
+GPU_LOCK_OVERLAY := .cache/gpu-lock-transformers
+GPU_LOCK_PACKAGES := ^(transformers|tokenizers|huggingface_hub|safetensors)==
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,11 +36,28 @@ install: $(STAMP) ## Create .venv (if missing) and install the project with pinn
 lock: $(STAMP) ## Re-pin every transitive dependency into constraints.txt from the current .venv
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^sdar' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > constraints.txt
 
+lock-gpu: $(STAMP) ## Re-resolve constraints-gpu.txt (the GPU image's lock: vLLM's torch/transformers) with pip
+	$(BIN)/python scripts/lock_gpu.py
+
 test: $(STAMP) ## Set everything up if needed, then run the whole CPU test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the suite without tests marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The GPU lock's transformers (and its tokenizers, hub client, safetensors) go into a --target
+# folder put first on PYTHONPATH, so the fast suite runs once more against them on CPU without a
+# second venv. pip writes into a temp folder, renamed when complete.
+$(GPU_LOCK_OVERLAY)/.installed: constraints-gpu.txt $(STAMP)
+	rm -rf $(GPU_LOCK_OVERLAY) $(GPU_LOCK_OVERLAY).tmp
+	$(BIN)/python -m pip install --quiet --no-deps --target $(GPU_LOCK_OVERLAY).tmp \
+		$$(grep -i -E '$(GPU_LOCK_PACKAGES)' constraints-gpu.txt)
+	touch $(GPU_LOCK_OVERLAY).tmp/.installed
+	mv $(GPU_LOCK_OVERLAY).tmp $(GPU_LOCK_OVERLAY)
+
+test-gpu-lock: $(GPU_LOCK_OVERLAY)/.installed ## Run the transformers tests (not slow) again with the GPU lock's transformers, on CPU
+	PYTHONPATH=$(CURDIR)/$(GPU_LOCK_OVERLAY) SDAR_LOCK_FILE=constraints-gpu.txt \
+		$(BIN)/python -m pytest -m "transformers and not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Lint and format-check with ruff
 	$(BIN)/ruff check sdar_core tests benchmarks components pipelines

@@ -9,6 +9,7 @@ from components.images import GPU_IMAGE
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def evaluate(
     model: Input[Model],
+    base_model: Input[Model],
     games: Input[Dataset],
     skill_index: Input[Artifact],
     config_json: str,
@@ -21,7 +22,11 @@ def evaluate(
     metrics: Output[Metrics],
 ):
     """config_json: an EvalConfig as JSON; label names the checkpoint (start, final); the preset
-    decides student_sees_skills (skills from skill_index in the prompt)."""
+    decides student_sees_skills (skills from skill_index in the prompt).
+    base_model: the run's starting checkpoint, unused here but downloaded: a LoRA
+    checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
+    same path (from its URI) in every pod, so the adapter finds its base.
+    """
     from sdar_core.run.stages import Tracking, evaluate_stage, log_metrics_output
     from sdar_core.run.verify import file_record
 

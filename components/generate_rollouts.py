@@ -9,6 +9,7 @@ from components.images import GPU_IMAGE
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def generate_rollouts(
     model: Input[Model],
+    base_model: Input[Model],
     games: Input[Dataset],
     skill_index: Input[Artifact],
     config_json: str,
@@ -19,7 +20,11 @@ def generate_rollouts(
     trajectories: Output[Dataset],
     metrics: Output[Metrics],
 ):
-    """config_json: a RolloutConfig as JSON; the preset decides student_sees_skills."""
+    """config_json: a RolloutConfig as JSON; the preset decides student_sees_skills.
+    base_model: the run's starting checkpoint, unused here but downloaded: a LoRA
+    checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
+    same path (from its URI) in every pod, so the adapter finds its base.
+    """
     from sdar_core.run.stages import Tracking, log_metrics_output, rollout_stage
 
     flat = rollout_stage(

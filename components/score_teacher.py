@@ -9,6 +9,7 @@ from components.images import GPU_IMAGE
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def score_teacher(
     model: Input[Model],
+    base_model: Input[Model],
     trajectories: Input[Dataset],
     skill_index: Input[Artifact],
     config_json: str,
@@ -19,7 +20,11 @@ def score_teacher(
     scored_trajectories: Output[Dataset],
     metrics: Output[Metrics],
 ):
-    """config_json: a TeacherConfig as JSON."""
+    """config_json: a TeacherConfig as JSON.
+    base_model: the run's starting checkpoint, unused here but downloaded: a LoRA
+    checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
+    same path (from its URI) in every pod, so the adapter finds its base.
+    """
     from sdar_core.run.stages import Tracking, log_metrics_output, teacher_stage
 
     flat = teacher_stage(

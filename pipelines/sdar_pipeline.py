@@ -20,9 +20,17 @@ An exit handler (`end_tracking`, run however the other tasks end) marks the MLfl
 KILLED when the pipeline fails or is cancelled; the embedded run, which ends its MLflow run
 itself, compiles without it (`exit_handler=False`).
 
-Every task has a display name, explicit CPU/memory requests, caching on (a re-submitted run
-resumes after the last finished stage), the MLflow credentials from a Kubernetes secret
-(optional, so a server without auth needs none) and, if asked, a PVC mounted at /data.
+Every task has a display name, explicit CPU/memory requests and caching on (a re-submitted run
+resumes after the last finished stage). Only if asked: the MLflow credentials from a Kubernetes
+secret on every task (`mlflow_secret`; KFP backends before 2.15 cannot make a secret optional,
+so a pipeline that names one needs it to exist) and a PVC mounted at /data on the tasks that use
+it (PVC_STAGES: the update, whose `state_dir` may live there; one task at a time, so a
+ReadWriteOnce volume never has two nodes attached).
+
+With LoRA an update writes only the adapter, which names its base by local path; every stage
+that loads a checkpoint of the rounds takes the run's starting checkpoint as its `base_model`
+input (the update as its `reference`), and KFP's launcher downloads an artifact to the same
+local path (derived from its URI) in every pod, so the adapter's base is there.
 """
 
 import json
@@ -56,7 +64,12 @@ __all__ = ["DEFAULT_TRACKING_URI", "PipelineOptions", "build_pipeline", "compile
 DEFAULT_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
 PVC_MOUNT = "/data"
 SECRET_KEYS = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
+PVC_STAGES = frozenset({"sdar_update"})  # the stages that read or write the volume
 _CLUSTER_STAGE_FIELDS = {"device": "cuda"}  # stage configs' defaults on the cluster profile
+# On GPUs the rollout's log-probs come from vLLM's sampler, whose kernels differ from the
+# training engine's; the update recomputes them with the training engine before its first step,
+# as the authors' trainer does ("old log-probs"), and logs the gap (update/logprob_gap/*).
+_CLUSTER_UPDATE_FIELDS = {"recompute_old_logprobs": True}
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,7 @@ class PipelineOptions:
     profile: Profile = "cluster"
     num_gpus: int = 1
     pvc_name: str | None = None
-    mlflow_secret: str = "mlflow-credentials"
+    mlflow_secret: str | None = None  # Kubernetes secret with MLflow username / password
     exit_handler: bool = True  # end the MLflow run FAILED / KILLED however the pipeline ends
     # GPU tasks: node labels they must run on, and whether they tolerate the usual GPU taint
     # (nvidia.com/gpu, NoSchedule)
@@ -135,7 +148,7 @@ def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, 
         "sft_config": {"env": env, "split": splits.train_split},
         "rollout_config": {"env": env, "split": splits.train_split} | paper_fields(env, "rollout"),
         "teacher_config": {},
-        "update_config": paper_fields(env, "update"),
+        "update_config": _CLUSTER_UPDATE_FIELDS | paper_fields(env, "update"),
         "eval_config": {"env": env, "split": splits.eval_split} | paper_fields(env, "eval"),
     }
     return {
@@ -220,12 +233,12 @@ def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> A
     if stage in RETRIED_STAGES:
         task.set_retry(**RETRY)
     task.set_caching_options(True)
-    kubernetes.use_secret_as_env(
-        task, secret_name=options.mlflow_secret, secret_key_to_env=SECRET_KEYS, optional=True
-    )
-    if options.pvc_name is not None:
+    if options.mlflow_secret is not None:
+        kubernetes.use_secret_as_env(
+            task, secret_name=options.mlflow_secret, secret_key_to_env=SECRET_KEYS
+        )
+    if options.pvc_name is not None and stage in PVC_STAGES:
         kubernetes.mount_pvc(task, pvc_name=options.pvc_name, mount_path=PVC_MOUNT)
-        task.set_env_variable("HF_HOME", f"{PVC_MOUNT}/hf-cache")
     # limits raised at compile time hold in the pods, which validate the stage configs again
     for name, value in sorted(overrides().items()):
         task.set_env_variable(name, value)
@@ -244,14 +257,15 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
     for r in range(o.rounds):
         rollouts = _task(
             generate_rollouts, "generate_rollouts", f"round {r}: rollouts", o,
-            model=model, games=games, skill_index=index, config_json=params["rollout_config"],
+            model=model, base_model=start, games=games, skill_index=index,
+            config_json=params["rollout_config"],
             algorithm=o.algorithm, round=r, **common,
         )  # fmt: skip
         data = rollouts.outputs["trajectories"]
         if algo.needs_teacher:
             teacher = _task(
                 score_teacher, "score_teacher", f"round {r}: teacher scoring", o,
-                model=model, trajectories=data, skill_index=index,
+                model=model, base_model=start, trajectories=data, skill_index=index,
                 config_json=params["teacher_config"], algorithm=o.algorithm, round=r, **common,
             )  # fmt: skip
             data = teacher.outputs["scored_trajectories"]
@@ -384,7 +398,8 @@ def _stages(
     if o.warm_start:  # what the model could do before anything was trained
         _task(
             evaluate, "evaluate", "evaluate base model", o,
-            model=start_model, label="base", round=0, **evaluation, **common,
+            model=start_model, base_model=start_model, label="base", round=0, **evaluation,
+            **common,
         )  # fmt: skip
         sft = _task(
             warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
@@ -394,7 +409,8 @@ def _stages(
         start_model = sft.outputs["checkpoint"]
     start = _task(
         evaluate, "evaluate", "evaluate start checkpoint", o,
-        model=start_model, label="start", round=0, **evaluation, **common,
+        model=start_model, base_model=start_model, label="start", round=0, **evaluation,
+        **common,
     )  # fmt: skip
     if o.rounds:
         final_model = _rounds(
@@ -403,7 +419,8 @@ def _stages(
         )  # fmt: skip
         final = _task(
             evaluate, "evaluate", "evaluate final checkpoint", o,
-            model=final_model, label="final", round=o.rounds, **evaluation, **common,
+            model=final_model, base_model=start_model, label="final", round=o.rounds,
+            **evaluation, **common,
         )  # fmt: skip
         final.after(start)  # its before/after plot reads the start evaluation
 

@@ -196,6 +196,9 @@ upload_inputs() {
 compile_and_submit() {
   step "compile (local profile) and submit the pipeline with kfp.Client"
   local yaml="${WORK}/sdar-${ALGORITHM}-r${ROUNDS}.yaml"
+  # No --mlflow-secret: the in-cluster MLflow has no auth, and KFP 2.14's driver cannot make a
+  # secret optional, so a named but missing secret would hold every pod in
+  # CreateContainerConfigError.
   run "${BIN}/sdar" compile "${yaml}" --algorithm "${ALGORITHM}" --rounds "${ROUNDS}" \
     --profile local
   printf '+ kubectl -n kubeflow port-forward svc/ml-pipeline %s:8888 &\n' "${KFP_API_PORT}"

@@ -42,11 +42,17 @@ def compile_(
         int | None, typer.Option(help="GPUs of the update / warm-start pod [default: 1]")
     ] = None,
     pvc_name: Annotated[
-        str | None, typer.Option(help="PVC to mount at /data on every task [default: none]")
+        str | None,
+        typer.Option(
+            help="PVC to mount at /data on the update tasks (trainer state_dir) [default: none]"
+        ),
     ] = None,
     mlflow_secret: Annotated[
         str | None,
-        typer.Option(help="secret with MLflow username/password [default: mlflow-credentials]"),
+        typer.Option(
+            help="Kubernetes secret NAME (keys username, password) whose MLflow credentials "
+            "every task reads; it must exist [default: none, an MLflow server without auth]"
+        ),
     ] = None,
     gpu_node_selector: Annotated[
         list[str] | None,
@@ -101,6 +107,11 @@ def compile_(
         given = {name: value for name, value in flags.items() if value is not None}
         options = package_module.PipelineOptions(**given)
     typer.echo(package_module.compile_pipeline(options, out))
+    from components.images import unpublished_registry_warning
+
+    warning = unpublished_registry_warning()
+    if warning is not None:
+        typer.echo(warning, err=True)
 
 
 def submit(
@@ -167,6 +178,9 @@ def submit(
         if not sep:
             raise typer.BadParameter(f"--param {item!r}: write NAME=VALUE")
         arguments[name] = value
+    notes = _object_store_notes(arguments.get("model_uri"), arguments.get("games_uri"))
+    for note in notes + _secret_notes(package):
+        typer.echo(note, err=True)
     run_id = pipelines("pipelines.submit").submit_pipeline(
         package,
         host=host,
@@ -177,3 +191,44 @@ def submit(
         token=token,
     )
     typer.echo(f"KFP run id: {run_id}")
+
+
+# KFP's launcher reads s3:// and gs:// imports with the credentials the `kfp-launcher` ConfigMap
+# of the run's namespace names (its `providers` setting); without it the importer's download fails.
+_STORE_NAMES = {"s3://": "S3", "gs://": "GCS"}
+
+
+def _object_store_notes(*uris: str | None) -> list[str]:
+    """One note per object store that `uris` import from: what the backend needs to read them."""
+    notes = []
+    for prefix, store in _STORE_NAMES.items():
+        if any(uri and uri.startswith(prefix) for uri in uris):
+            notes.append(
+                f"note: the pipeline imports {prefix} URIs: the kfp-launcher ConfigMap of the "
+                f"run's namespace must name {store} credentials for them in its `providers` "
+                "setting (README: Object-store imports), or the import task fails"
+            )
+    return notes
+
+
+def _secret_notes(package: Path) -> list[str]:
+    """A note naming the Kubernetes secrets the compiled `package` reads (`--mlflow-secret`):
+    on KFP backends before 2.15 a missing one holds every pod in CreateContainerConfigError."""
+    import yaml
+
+    if not package.is_file():
+        return []
+    docs = list(yaml.load_all(package.read_text(), Loader=yaml.CSafeLoader))
+    executors = (
+        docs[1].get("platforms", {}).get("kubernetes", {}).get("deploymentSpec", {})
+        if len(docs) > 1
+        else {}
+    ).get("executors", {})
+    names = sorted(
+        {s["secretName"] for ex in executors.values() for s in ex.get("secretAsEnv", [])}
+    )
+    return [
+        f"note: the pipeline's tasks read the secret {name!r}: it must exist in the run's "
+        "namespace, or every pod waits in CreateContainerConfigError"
+        for name in names
+    ]

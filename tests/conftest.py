@@ -109,3 +109,23 @@ def make_scored_trajectories(tiny_model_dir):
         )
 
     return make
+
+
+# The modules that exercise transformers (model loading, tokenizers and chat templates, generation,
+# log-probs, training): marked `transformers`, so CI runs them a second time under the GPU lock's
+# transformers (`make test-gpu-lock`), whose version differs from the CPU lock's.
+_TRANSFORMERS_MODULES = (
+    "test_models",
+    "test_rollout_",
+    "test_teacher_",
+    "test_train_",
+    "test_locks",
+)
+_TRANSFORMERS_EXTRA = {"test_algos_logprobs", "test_pipeline_stages", "test_pipeline_envs"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module.startswith(_TRANSFORMERS_MODULES) or module in _TRANSFORMERS_EXTRA:
+            item.add_marker(pytest.mark.transformers)

@@ -52,11 +52,13 @@ def test_dockerfile_is_pinned_and_runs_as_non_root(name):
         assert re.search(r":\d+\.\d+", base), f"{base} is not pinned to a version"
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1] not in ("root", "0")
-    assert "constraints.txt" in text  # the project is installed with the pinned environment
+    lock = "constraints-gpu.txt" if name == "sdar-gpu" else "constraints.txt"
+    assert f"-c {lock}" in text  # the project is installed with its lock
     assert re.search(r"pip install[^\n]*\.(\[gpu\])?\"?\s*$", text, re.M)
 
 
 def test_gpu_image_has_cuda_and_the_gpu_extra():
     text = (ROOT / "images" / "sdar-gpu" / "Dockerfile").read_text()
-    assert re.search(r"^FROM nvidia/cuda:\d+\.\d+\.\d+-", text, re.M)
+    # torch 2.14.0 of the GPU lock is built for CUDA 13.0; DeepSpeed needs nvcc of the same CUDA
+    assert re.search(r"^FROM nvidia/cuda:13\.0\.\d+-cudnn-devel-ubuntu22\.04$", text, re.M)
     assert '".[gpu]"' in text

@@ -95,7 +95,9 @@ def sdar_update(
         with_entropy=algo.entropy_coeff > 0,
     )
     pad_id = _pad_id(model_dir)
-    add_start_logprobs(head, samples, algo, config, ref_model_dir, pad_id, model_dir=model_dir)
+    gap = add_start_logprobs(
+        head, samples, algo, config, ref_model_dir, pad_id, model_dir=model_dir
+    )
     total = config.total_iterations or iteration
     engine = make_engine(head, config, lr=config.lr or algo.lr, total_steps=max(total, iteration))
     timings = {}
@@ -136,6 +138,7 @@ def sdar_update(
         summary
         | adv_metrics
         | timings
+        | gap
         | {
             "n_samples": float(len(samples)),
             "iteration": float(iteration),
@@ -367,14 +370,17 @@ def _logprobs_of(head: PolicyHead, samples: list[Sample], config, pad_id: int) -
 
 def add_start_logprobs(
     head, samples, algo: Algorithm, config: UpdateConfig, ref_dir, pad_id, *, model_dir=None
-):
+) -> dict[str, float]:
     """ref_logprobs (KL, from the run's starting model) and recomputed old_logprobs, before the
-    first step (module doc)."""
+    first step (module doc); with the recompute, the gap it replaced (`logprob_gap`)."""
     was_training = head.training
     with_entropy, head.with_entropy = head.with_entropy, False
     head.eval()
+    gap = {}
     if config.recompute_old_logprobs:
-        _set(samples, "old_logprobs", _logprobs_of(head, samples, config, pad_id))
+        recomputed = _logprobs_of(head, samples, config, pad_id)
+        gap = logprob_gap(samples, recomputed)
+        _set(samples, "old_logprobs", recomputed)
     if algo.kl_coef > 0:
         if ref_dir is None or config.lora or _same_dir(ref_dir, model_dir):
             # the policy before its first step is the reference: the starting model itself in
@@ -393,6 +399,30 @@ def add_start_logprobs(
         _set(samples, "ref_logprobs", ref)
     head.train(was_training)
     head.with_entropy = with_entropy
+    return gap
+
+
+GAP_THRESHOLD = 0.1  # nats: at β = 5, enough to move the SDAR gate σ(5δ) by about 0.12
+
+
+def logprob_gap(samples: list[Sample], recomputed: list[list[float]]) -> dict[str, float]:
+    """How far the rollout engine's log-probs (`old_logprobs`, e.g. vLLM's sampler) are from the
+    training engine's on the same response tokens: mean |Δ| and the share of tokens with
+    |Δ| > GAP_THRESHOLD."""
+    diffs = [
+        abs(old - new)
+        for sample, row in zip(samples, recomputed, strict=True)
+        for old, new, m in zip(
+            sample.columns["old_logprobs"], row, sample.columns["response_mask"], strict=True
+        )
+        if m
+    ]
+    if not diffs:
+        return {}
+    return {
+        "logprob_gap/mean_abs": sum(diffs) / len(diffs),
+        "logprob_gap/share_over_0.1": sum(d > GAP_THRESHOLD for d in diffs) / len(diffs),
+    }
 
 
 def _same_dir(a, b) -> bool:
