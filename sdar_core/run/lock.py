@@ -81,12 +81,19 @@ def lock_owner(lock_path: str | Path) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
-def _describe(owner: dict | None) -> str:
-    if owner is None:
-        return "another process (it has not written its PID yet)"
-    host = owner.get("host")
-    where = "" if host == socket.gethostname() else f" on host {host}"
-    return f"PID {owner.get('pid')}{where} (started {owner.get('started')}: {owner.get('command')})"
+def _refusal(lock_path: Path, owner: dict | None) -> str:
+    """The one line that refuses a second run: who holds the out-dir and what to do."""
+    out = lock_path.parent
+    if owner is None:  # taken a moment ago, the record not written yet
+        return f"{out} is in use by another run (lock {lock_path}): wait for it to end"
+    pid, host = owner.get("pid"), owner.get("host")
+    here = host == socket.gethostname()
+    return (
+        f"{out} is in use by PID {pid}{'' if here else f' on host {host}'} "
+        f"({owner.get('command')!r}, started {owner.get('started')}; lock {lock_path}): wait "
+        f"for it to end, stop it ({'kill' if here else f'on {host}: kill'} {pid}; a stopped run "
+        "resumes where it stopped), or pass another --out-dir"
+    )
 
 
 def _stale_notice(lock_path: Path, owner: dict) -> str:
@@ -123,11 +130,7 @@ def _acquire(lock_path: Path):
     try:
         lock.acquire(blocking=False)
     except Timeout:
-        raise OutDirBusy(
-            f"{lock_path.parent} is in use by {_describe(lock_owner(lock_path))}; lock "
-            f"{lock_path}: wait for that run to end, stop it (Ctrl-C or kill PID; a run "
-            "resumes where it stopped), or pass another --out-dir"
-        ) from None
+        raise OutDirBusy(_refusal(lock_path, lock_owner(lock_path))) from None
     return lock
 
 
