@@ -36,7 +36,7 @@ def test_two_processes_create_one_fresh_store(tmp_path):
         process.stdin.write("go\n")
         process.stdin.flush()
     results = [process.communicate(timeout=300) for process in processes]
-    for process, (out, err) in zip(processes, results, strict=True):
+    for process, (_, err) in zip(processes, results, strict=True):
         assert process.returncode == 0, err[-2000:]
     ids = {out.strip() for out, _ in results}
     assert len(ids) == 1
