@@ -4,7 +4,9 @@
 `kill PID`) stop the task subprocesses this process started, raise `RunInterrupted`, and the
 MLflow run ends KILLED; any other error ends it FAILED (try/finally). SIGKILL cannot be caught:
 its run stays RUNNING until the next `sdar run` with the same settings resumes it, and
-`sdar compare` leaves it out in the meantime (it counts finished runs only).
+`sdar compare` leaves it out in the meantime (it counts finished runs only). A re-run of a
+FINISHED run marks it RUNNING again (pipelines.local), so that its status is always the latest
+attempt's: a re-run that fails leaves it FAILED, not FINISHED.
 
 The task subprocesses are stopped by this process itself because `kill PID` reaches only the
 parent, and Python's subprocess waits for a child to exit before it lets an exception through;
