@@ -11,6 +11,8 @@ Afterwards the MLflow run is marked FINISHED, and the success table is read back
 evaluation artifacts in the run. A run that fails ends FAILED, one stopped by SIGTERM / SIGINT
 ends KILLED (sdar_core.run.interrupt).
 
+One run at a time per out-dir: `run_local` holds `<out_dir>/sdar.lock` (sdar_core.run.lock).
+
 Resuming: the pipeline root is `<out_dir>/pipeline_root` and kfp.local's cache is on (its entries
 under `pipeline_root/.kfp_cache`), so a task whose inputs are unchanged and whose outputs are
 still on disk is reused instead of run. The run name is `<pipeline>-<key>-<time>`, where the key
@@ -41,6 +43,7 @@ from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
+from sdar_core.run.lock import out_dir_lock
 from sdar_core.run.report import learning_summary, load_evaluations
 from sdar_core.tracking.console import ConsoleFilter
 
@@ -105,7 +108,8 @@ def run_key(options: PipelineOptions, arguments: dict[str, str]) -> str:
 
 def _run_name(prefix: str, tracking_uri: str, experiment: str, resume: bool) -> str:
     """The name of the latest run called `<prefix>-...` in the experiment when resuming (its
-    MLflow run is marked RUNNING again), else a new name."""
+    MLflow run is marked RUNNING again, a FINISHED one too: its status is the latest
+    attempt's), else a new name."""
     from sdar_core.tracking.store import client
 
     if resume:
@@ -118,8 +122,7 @@ def _run_name(prefix: str, tracking_uri: str, experiment: str, resume: bool) -> 
             max_results=1,
         )
         if runs:
-            if runs[0].info.status != "FINISHED":
-                mlflow_client.update_run(runs[0].info.run_id, status="RUNNING")
+            mlflow_client.update_run(runs[0].info.run_id, status="RUNNING")
             return runs[0].info.run_name
     return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -147,7 +150,13 @@ def _task_dirs(pipeline_root: Path) -> set[Path]:
 
 
 def run_local(config: RunConfig) -> LocalRunResult:
-    """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring)."""
+    """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring),
+    holding the out-dir's lock: a second run there is refused (sdar_core.run.lock)."""
+    with out_dir_lock(config.out_dir):
+        return _run_local(config)
+
+
+def _run_local(config: RunConfig) -> LocalRunResult:
     from kfp import local
 
     from sdar_core.tracking.store import client, end_runs_named, finish_run, run_store

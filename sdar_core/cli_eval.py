@@ -53,6 +53,8 @@ def compare(
             f"left out {len(result.left_out)} unfinished run(s): {', '.join(result.left_out)} "
             "(--include-unfinished compares them too)"
         )
+    for line in result.duplicates:
+        typer.echo(line)
     print_rows("comparison", result.rows, [c for c in COLUMNS if c != "runs"])
     for path in result.files:
         typer.echo(path)

@@ -35,6 +35,7 @@ def replicate(
     (kfp.local) and write the comparison table, plots and an MLflow comparison run."""
     from sdar_core.run import RunConfig
     from sdar_core.run.config import read_config_file
+    from sdar_core.run.lock import out_dir_lock
     from sdar_core.run.replicate import replicate as run_replicate
 
     fields = read_config_file(config) if config is not None else {}
@@ -43,7 +44,10 @@ def replicate(
         fields["rounds"] = rounds
     base = RunConfig.model_validate(fields)
     names = [a.strip() for a in algorithms.split(",") if a.strip()]
-    result = run_replicate(base, algorithms=names, seeds=_ints(seeds, "--seeds"), on_run=typer.echo)
+    with out_dir_lock(base.out_dir):  # its runs hold it in turn; no other run starts in between
+        result = run_replicate(
+            base, algorithms=names, seeds=_ints(seeds, "--seeds"), on_run=typer.echo
+        )
     typer.echo((result.out_dir / "replicate.md").read_text())
     typer.echo(
         f"warm start {result.seconds['warm_start']:.0f} s, training runs "

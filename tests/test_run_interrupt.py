@@ -51,3 +51,18 @@ def test_an_error_ends_the_run_failed_and_restores_the_handlers(uri):
 
 def test_the_exit_code_is_the_shells():
     assert RunInterrupted(signal.SIGTERM).exit_code == 143
+
+
+def test_a_failed_rerun_of_a_finished_run_ends_failed(uri):
+    # a re-run resumes the FINISHED run of the same settings by name; its status is the latest
+    # attempt's: RUNNING while it runs, FAILED when a stage fails
+    from pipelines.local import _run_name
+
+    run_id = start_run(uri, "e", run_name="pipe-key-20260101-000000", params={})
+    client(uri).set_terminated(run_id)
+    name = _run_name("pipe-key", uri, "e", resume=True)
+    assert name == "pipe-key-20260101-000000"
+    assert client(uri).get_run(run_id).info.status == "RUNNING"
+    with pytest.raises(RuntimeError), closing_mlflow_run(uri, "e", name):
+        raise RuntimeError("a damaged input")
+    assert client(uri).get_run(run_id).info.status == "FAILED"

@@ -174,3 +174,46 @@ def test_compare_command_refuses_a_missing_store(tmp_path, monkeypatch):
     assert isinstance(result.exception, ConfigError)
     assert str(tmp_path / "runs" / "embedded" / "mlflow.db") in str(result.exception)
     assert not (tmp_path / "runs").exists()  # no empty store was created
+
+
+def _pipeline_run(uri, experiment, *, seed, started_ms, final=None, status="FINISHED"):
+    """A finished sdar pipeline run of `seed` that started at `started_ms`."""
+    mlflow_client = client(uri)
+    experiment_id = prepare_experiment(uri, experiment)
+    run = mlflow_client.create_run(
+        experiment_id, start_time=started_ms, tags={"sdar.pipeline_run": "true"}
+    )
+    run_id = run.info.run_id
+    mlflow_client.log_param(run_id, "algorithm", "sdar")
+    mlflow_client.log_param(run_id, "seed", str(seed))
+    if final is not None:
+        mlflow_client.log_metric(run_id, "eval/success/all", final, step=1)
+    mlflow_client.set_terminated(run_id, status=status)
+    return run_id
+
+
+def test_compare_counts_a_repeated_seed_once_and_says_which_run_it_set_aside(store, tmp_path):
+    # two FINISHED runs of sdar seed 0 (a --no-resume re-run, or two runs that raced on one
+    # out-dir) and one of seed 1: two seeds, the later seed-0 run kept
+    uri, _ = store
+    first = _pipeline_run(uri, "cmp-dup", seed=0, started_ms=2000, final=0.25)
+    again = _pipeline_run(uri, "cmp-dup", seed=0, started_ms=3000, final=0.5)
+    other = _pipeline_run(uri, "cmp-dup", seed=1, started_ms=1000, final=0.75)
+    result = compare_runs(uri, tmp_path / "out", experiment="cmp-dup")
+    (row,) = result.rows
+    assert row["seeds"] == 2
+    assert row["final_success"] == pytest.approx(0.625)  # mean of 0.5 and 0.75, not of three
+    half = 12.706 * 0.125  # the two-seed t interval, as in the test above
+    assert row["final_success_ci95"] == f"[{0.625 - half:.3f}, {0.625 + half:.3f}]"
+    assert set(row["runs"].split()) == {again, other}
+    assert result.duplicates == [
+        f"run {first} (sdar, seed 0) set aside: run {again} is a later run of the same "
+        "algorithm and seed"
+    ]
+    # by run ids too; a finished run outranks a later unfinished one under include_unfinished
+    killed = _pipeline_run(uri, "cmp-dup", seed=0, started_ms=4000, status="KILLED")
+    chosen = compare_runs(
+        uri, tmp_path / "ids", run_ids=[first, again, killed], include_unfinished=True
+    )
+    assert chosen.rows[0]["seeds"] == 1 and chosen.rows[0]["runs"] == again
+    assert len(chosen.duplicates) == 2

@@ -7,6 +7,13 @@ is described by its `algorithm` and `seed` params and its metric histories (step
 of the same algorithm are seeds of one group: per round, the group's value is the mean over
 seeds with a Student-t 95% interval (none with a single seed).
 
+A seed counts once. Two compared runs of one algorithm with the same seed (a `--no-resume`
+re-run, two runs that raced on one out-dir before runs took a lock) are one seed measured twice,
+not two seeds: counting both would narrow the interval with a repeat. The latest run of each
+(algorithm, seed) is kept (a FINISHED one before any other under `include_unfinished`) and each
+run set aside is reported in one line naming the run kept (`ComparisonResult.duplicates`); to
+compare a different one, pass the run ids to compare.
+
 Output, written atomically into `out_dir` and logged as artifacts of a new "comparison" run in
 the experiment: `comparison.csv`, `comparison.md`, `success_per_round.png` and
 `gate_statistics.png` (the latter only when some run has gate metrics).
@@ -32,6 +39,7 @@ __all__ = [
     "compare_runs",
     "group_table",
     "load_runs",
+    "one_run_per_seed",
     "write_text_atomic",
 ]
 
@@ -57,6 +65,7 @@ class RunRecord:
     seed: str
     histories: dict[str, dict[int, float]]
     status: str = "FINISHED"  # MLflow's: FINISHED, RUNNING, FAILED, KILLED
+    start_time: int = 0  # ms since the epoch (MLflow's)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class ComparisonResult:
     files: list[Path] = field(default_factory=list)
     run_id: str | None = None
     left_out: list[str] = field(default_factory=list)  # unfinished runs not compared
+    duplicates: list[str] = field(default_factory=list)  # one line per repeated seed set aside
 
 
 def load_runs(
@@ -101,9 +111,30 @@ def load_runs(
                 params.get("seed", "?"),
                 histories,
                 status=run.info.status,
+                start_time=int(run.info.start_time or 0),
             )
         )
     return records
+
+
+def one_run_per_seed(records: Sequence[RunRecord]) -> tuple[list[RunRecord], list[str]]:
+    """The latest run of each (algorithm, seed), FINISHED ones first, in the given order; and
+    one line per run set aside (module docstring)."""
+    kept: dict[tuple[str, str], RunRecord] = {}
+    for record in records:
+        key = (record.algorithm, record.seed)
+        rank = (record.status == "FINISHED", record.start_time, record.run_id)
+        held = kept.get(key)
+        if held is None or rank > (held.status == "FINISHED", held.start_time, held.run_id):
+            kept[key] = record
+    chosen = {id(r) for r in kept.values()}
+    lines = [
+        f"run {r.run_id} ({r.algorithm}, seed {r.seed}) set aside: run "
+        f"{kept[(r.algorithm, r.seed)].run_id} is a later run of the same algorithm and seed"
+        for r in records
+        if id(r) not in chosen
+    ]
+    return [r for r in records if id(r) in chosen], lines
 
 
 def _groups(records: Sequence[RunRecord], metric: str) -> dict[str, dict[int, list[float]]]:
@@ -188,9 +219,10 @@ def compare_runs(
     """Compare runs (module docstring) and log the outputs to a run in experiment `log_to`
     (default: the compared experiment, or that of the first run given)."""
     loaded = load_runs(tracking_uri, run_ids=run_ids, experiment=experiment)
-    records = [r for r in loaded if include_unfinished or r.status == "FINISHED"]
-    left_out = [f"{r.run_id} ({r.status})" for r in loaded if r not in records]
-    if not records:
+    included = [r for r in loaded if include_unfinished or r.status == "FINISHED"]
+    left_out = [f"{r.run_id} ({r.status})" for r in loaded if r not in included]
+    records, duplicates = one_run_per_seed(included)
+    if not included:
         raise ConfigError(
             f"none of the {len(loaded)} runs finished ({', '.join(left_out)}): resume them with "
             "`sdar run` and the same settings, or pass --include-unfinished"
@@ -212,7 +244,10 @@ def compare_runs(
             files.append(figure)
     target = log_to or experiment or _experiment_of(tracking_uri, records[0].run_id)
     run_id = None if target is None else _log(tracking_uri, target, records, files)
-    return ComparisonResult(rows=rows, out_dir=out, files=files, run_id=run_id, left_out=left_out)
+    return ComparisonResult(
+        rows=rows, out_dir=out, files=files, run_id=run_id, left_out=left_out,
+        duplicates=duplicates,
+    )  # fmt: skip
 
 
 def _experiment_of(tracking_uri: str, run_id: str) -> str:

@@ -16,10 +16,19 @@ folder (experiment tag `sdar.store_folder`), and when the store is found in anot
 folder was moved or copied, e.g. `cp -r runs/embedded elsewhere`) `prepare_experiment` re-points
 the experiment's and its runs' artifact locations there, so a copy never writes into the
 original.
+
+A fresh local store is created once, atomically (`create_store_once`): MLflow's migrations run on
+a private file beside it, which is then linked into place under the store's name, a step that
+fails when the name exists. Two processes creating the same store each migrate their own file
+and one link wins (MLflow migrating one file from two processes at once fails with "duplicate
+column name"), and a run killed during the migrations leaves no half-made store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -41,6 +50,7 @@ __all__ = [
     "STORE_FOLDER_TAG",
     "RunStore",
     "client",
+    "create_store_once",
     "end_runs_named",
     "existing_store_uri",
     "finish_run",
@@ -208,6 +218,38 @@ def run_store(tracking_uri: str) -> RunStore:
     return RunStore(tracking_uri)
 
 
+def create_store_once(tracking_uri: str) -> bool:
+    """Create the local sqlite store of `tracking_uri` when it does not exist (module docstring);
+    return whether this call created it. Other stores are left to MLflow."""
+    db = sqlite_path(tracking_uri)
+    if db is None or db.exists():
+        return False
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db = db.resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.creating-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        tmp_uri = sqlite_uri(tmp)
+        # the artifact root MLflow's client gives a store it creates (its Default experiment)
+        made = SqlAlchemyStore(tmp_uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+        made.engine.dispose()
+        with contextlib.suppress(AttributeError, KeyError):
+            del SqlAlchemyStore._engine_map[tmp_uri]  # MLflow caches one engine per URI
+        try:
+            os.link(tmp, db)  # no-clobber: refuses when another process linked its store first
+        except FileExistsError:
+            return False
+        except OSError:  # a filesystem without hard links: a rename, which a racer may replace
+            if db.exists():
+                return False
+            tmp.replace(db)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def prepare_experiment(
     tracking_uri: str, experiment: str, *, artifact_root: str | Path | None = None
 ) -> str:
@@ -216,6 +258,7 @@ def prepare_experiment(
     With `artifact_root` the experiment stores artifacts under that folder (absolute). An
     existing experiment of a local store that was moved is re-pointed (module docstring).
     """
+    create_store_once(tracking_uri)
     store = run_store(tracking_uri)
     found = store.experiment(experiment)
     if found is not None:
@@ -230,7 +273,14 @@ def prepare_experiment(
         db = sqlite_path(tracking_uri)
         if db is not None and folder.is_relative_to(db.resolve().parent):
             tags[STORE_FOLDER_TAG] = str(db.resolve().parent)
-    return store.client.create_experiment(experiment, artifact_location=location, tags=tags)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return store.client.create_experiment(experiment, artifact_location=location, tags=tags)
+    except MlflowException as err:  # another process created it since the lookup above
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return store.client.get_experiment_by_name(experiment).experiment_id
 
 
 def _follow_moved_store(
