@@ -22,17 +22,19 @@ def evaluate(
 ):
     """config_json: an EvalConfig as JSON; label names the checkpoint (start, final); the preset
     decides student_sees_skills (skills from skill_index in the prompt)."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, evaluate_stage, log_metrics_output
 
-    flat = evaluate_stage(
-        model.path,
-        games.path,
-        results.path,
-        config_json,
-        algorithm=algorithm,
-        label=label,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-        index_dir=skill_index.path,
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("evaluate", round):
+        flat = evaluate_stage(
+            model.path,
+            games.path,
+            results.path,
+            config_json,
+            algorithm=algorithm,
+            label=label,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+            index_dir=skill_index.path,
+        )
+        log_metrics_output(metrics, flat)

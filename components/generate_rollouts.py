@@ -20,16 +20,18 @@ def generate_rollouts(
     metrics: Output[Metrics],
 ):
     """config_json: a RolloutConfig as JSON; the preset decides student_sees_skills."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, rollout_stage
 
-    flat = rollout_stage(
-        model.path,
-        games.path,
-        skill_index.path,
-        trajectories.path,
-        config_json,
-        algorithm=algorithm,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("generate_rollouts", round):
+        flat = rollout_stage(
+            model.path,
+            games.path,
+            skill_index.path,
+            trajectories.path,
+            config_json,
+            algorithm=algorithm,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)

@@ -20,16 +20,18 @@ def score_teacher(
     metrics: Output[Metrics],
 ):
     """config_json: a TeacherConfig as JSON."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, teacher_stage
 
-    flat = teacher_stage(
-        model.path,
-        trajectories.path,
-        skill_index.path,
-        scored_trajectories.path,
-        config_json,
-        algorithm=algorithm,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("score_teacher", round):
+        flat = teacher_stage(
+            model.path,
+            trajectories.path,
+            skill_index.path,
+            scored_trajectories.path,
+            config_json,
+            algorithm=algorithm,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)
