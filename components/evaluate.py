@@ -27,19 +27,21 @@ def evaluate(
     checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
     same path (from its URI) in every pod, so the adapter finds its base.
     """
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, evaluate_stage, log_metrics_output
     from sdar_core.run.verify import file_record
 
-    flat = evaluate_stage(
-        model.path,
-        games.path,
-        results.path,
-        config_json,
-        algorithm=algorithm,
-        label=label,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-        index_dir=skill_index.path,
-    )
-    results.metadata.update(file_record(results.path))  # checked before a resumed run reuses it
-    log_metrics_output(metrics, flat)
+    with stage_failures("evaluate", round):
+        flat = evaluate_stage(
+            model.path,
+            games.path,
+            results.path,
+            config_json,
+            algorithm=algorithm,
+            label=label,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+            index_dir=skill_index.path,
+        )
+        results.metadata.update(file_record(results.path))  # checked before a resumed run reuses it
+        log_metrics_output(metrics, flat)

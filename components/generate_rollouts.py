@@ -25,16 +25,18 @@ def generate_rollouts(
     checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
     same path (from its URI) in every pod, so the adapter finds its base.
     """
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, rollout_stage
 
-    flat = rollout_stage(
-        model.path,
-        games.path,
-        skill_index.path,
-        trajectories.path,
-        config_json,
-        algorithm=algorithm,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("generate_rollouts", round):
+        flat = rollout_stage(
+            model.path,
+            games.path,
+            skill_index.path,
+            trajectories.path,
+            config_json,
+            algorithm=algorithm,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)

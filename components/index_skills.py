@@ -16,7 +16,9 @@ def index_skills(
     metrics: Output[Metrics],
 ):
     """config_json: an IndexConfig as JSON."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, index_stage, log_metrics_output
 
-    flat = index_stage(env, skill_index.path, config_json, Tracking(tracking_uri, run_id))
-    log_metrics_output(metrics, flat)
+    with stage_failures("index_skills"):
+        flat = index_stage(env, skill_index.path, config_json, Tracking(tracking_uri, run_id))
+        log_metrics_output(metrics, flat)

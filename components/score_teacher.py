@@ -25,16 +25,18 @@ def score_teacher(
     checkpoint names it as its base by local path, and KFP's launcher puts an artifact at the
     same path (from its URI) in every pod, so the adapter finds its base.
     """
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, teacher_stage
 
-    flat = teacher_stage(
-        model.path,
-        trajectories.path,
-        skill_index.path,
-        scored_trajectories.path,
-        config_json,
-        algorithm=algorithm,
-        round=round,
-        tracking=Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("score_teacher", round):
+        flat = teacher_stage(
+            model.path,
+            trajectories.path,
+            skill_index.path,
+            scored_trajectories.path,
+            config_json,
+            algorithm=algorithm,
+            round=round,
+            tracking=Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)

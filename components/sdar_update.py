@@ -24,18 +24,20 @@ def sdar_update(
     """model: the previous round's checkpoint (weights + trainer state); reference: the run's
     starting model (the KL reference of every round); config_json: an UpdateConfig as JSON;
     num_gpus > 1 launches DeepSpeed on every GPU."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, update_stage
 
-    flat = update_stage(
-        model.path,
-        reference.path,
-        trajectories.path,
-        checkpoint.path,
-        config_json,
-        algorithm=algorithm,
-        round=round,
-        total_rounds=total_rounds,
-        num_gpus=num_gpus,
-        tracking=Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("sdar_update", round):
+        flat = update_stage(
+            model.path,
+            reference.path,
+            trajectories.path,
+            checkpoint.path,
+            config_json,
+            algorithm=algorithm,
+            round=round,
+            total_rounds=total_rounds,
+            num_gpus=num_gpus,
+            tracking=Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)

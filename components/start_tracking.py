@@ -30,6 +30,7 @@ def start_tracking(
     hashes where the launcher could read them ({"model_sha256": ..., "data_sha256": ...})."""
     import json
 
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import start_tracking_stage
 
     configs = {
@@ -43,6 +44,7 @@ def start_tracking(
     params = {"algorithm": algorithm, "env": env, "rounds": rounds, "warm_start": warm_start}
     params |= {name: json.loads(value) for name, value in configs.items()}
     inputs = {"model_uri": model_uri, "data_uri": games_uri} | json.loads(inputs_json)
-    return start_tracking_stage(
-        tracking_uri, experiment, run_name, params, inputs=inputs, profile=profile
-    )
+    with stage_failures("start_tracking"):
+        return start_tracking_stage(
+            tracking_uri, experiment, run_name, params, inputs=inputs, profile=profile
+        )

@@ -19,14 +19,16 @@ def warmstart_sft(
 ):
     """config_json: an SFTConfig as JSON; skill_index: the skills put into the prompt of the
     config's skills_fraction of the expert episodes."""
+    from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, warmstart_stage
 
-    flat = warmstart_stage(
-        model.path,
-        games.path,
-        skill_index.path,
-        checkpoint.path,
-        config_json,
-        Tracking(tracking_uri, run_id),
-    )
-    log_metrics_output(metrics, flat)
+    with stage_failures("warmstart_sft"):
+        flat = warmstart_stage(
+            model.path,
+            games.path,
+            skill_index.path,
+            checkpoint.path,
+            config_json,
+            Tracking(tracking_uri, run_id),
+        )
+        log_metrics_output(metrics, flat)

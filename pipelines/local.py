@@ -9,7 +9,9 @@ While it runs, the terminal shows one line per stage and a progress bar; everyth
 prints goes to `<out_dir>/logs/<run name>.log` (sdar_core.tracking.console).
 Afterwards the MLflow run is marked FINISHED, and the success table is read back from the
 evaluation artifacts in the run. A run that fails ends FAILED, one stopped by SIGTERM / SIGINT
-ends KILLED (sdar_core.run.interrupt).
+ends KILLED (sdar_core.run.interrupt). A stage that fails on bad input ends the run at once with
+its one-line error, `StageFailed`, without the retries meant for flaky failures
+(pipelines/task_failures.py).
 
 One run at a time per out-dir: `run_local` holds `<out_dir>/sdar.lock` (sdar_core.run.lock).
 
@@ -40,6 +42,7 @@ from typing import Any
 
 from pipelines.cache import remove_unfinished, task_labels, verified_cache
 from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
+from pipelines.task_failures import StageFailed, stopping_at_failures
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
@@ -196,8 +199,11 @@ def _run_local(config: RunConfig) -> LocalRunResult:
             closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name),
             _quiet(log_path, count_tasks(options)),
             verified_cache(task_labels(pipeline)),  # a damaged cached output is run again
+            stopping_at_failures(log_path),
         ):
             task = pipeline(run_name=run_name, **arguments)
+    except StageFailed:
+        raise  # its one line and the log path are the whole story (sdar run prints them)
     except BaseException:
         print(f"the pipeline failed: see {log_path}", file=sys.stderr)
         raise

@@ -59,7 +59,13 @@ def _local() -> dict[str, StageResources]:
 
 PROFILES: dict[str, dict[str, StageResources]] = {"cluster": _cluster(), "local": _local()}
 
-# Stages that talk to flaky things (model servers, environment engines) retry with backoff.
+# Stages that talk to flaky things (model servers, environment engines, the retrieval server)
+# retry with backoff: 30, 60, 120 s. A stage's failure that no retry fixes (bad input, a bug;
+# sdar_core/run/failures.py) ends its task with exit status 3 and is not retried under the
+# embedded runner (pipelines/task_failures.py). On a KFP cluster it is: the backend compiles this
+# policy into an Argo retryStrategy with a limit and a back-off and no condition on the exit
+# status (KFP's RetryPolicy has no field for one), so there such a failure of these stages costs
+# 4 attempts and 210 s of back-off before the run fails.
 RETRIED_STAGES = frozenset({"generate_rollouts", "score_teacher", "evaluate"})
 RETRY = {
     "num_retries": 3,

@@ -1,10 +1,11 @@
-"""Helpers shared by the `sdar` commands: the pipelines package, loaded on demand, and tables."""
+"""Helpers shared by the `sdar` commands: the pipelines package, loaded on demand, tables, and the
+end of a run whose stage failed."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["pipelines", "print_rows"]
+__all__ = ["pipelines", "print_rows", "stage_failed"]
 
 
 def pipelines(module: str = "pipelines") -> Any:
@@ -26,3 +27,18 @@ def print_rows(title: str, rows: list[dict], columns: list[str]) -> None:
             *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in cells)
         )
     Console().print(table)
+
+
+def stage_failed(failed: Any) -> NoReturn:
+    """End a command whose run stopped at a stage's failure (pipelines.task_failures.StageFailed)
+    with the stage's one line and the log holding its traceback; exit 2 for bad input (as for a
+    bad flag), 1 for a bug. With `sdar --debug`, the launcher's traceback instead."""
+    import click
+    import typer
+
+    context = click.get_current_context(silent=True)
+    if context is not None and context.find_root().params.get("debug"):
+        raise failed
+    typer.echo(f"error: {failed}", err=True)
+    typer.echo(f"the stage's traceback is in the task log: {failed.log_path}", err=True)
+    raise typer.Exit(2 if failed.bad_input else 1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sdar_core.cli_common import pipelines, print_rows
+from sdar_core.cli_common import pipelines, print_rows, stage_failed
 
 __all__ = ["run"]
 
@@ -103,7 +103,10 @@ def run(
     run_config = RunConfig.model_validate(fields)
     if seed is not None:
         run_config = run_config.with_seed(seed)
-    result = pipelines("pipelines.local").run_local(run_config)
+    try:
+        result = pipelines("pipelines.local").run_local(run_config)
+    except pipelines("pipelines.task_failures").StageFailed as failed:
+        stage_failed(failed)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     print_rows("success rate by task type", result.rows, ["task_type", *labels])
     from sdar_core.run.report import learning_line

@@ -10,13 +10,18 @@ under torch.distributed.run; DeepSpeed's launcher itself and NCCL on GPUs are no
 
 import sys
 
+from sdar_core.run.failures import stage_failures
 from sdar_core.train import UpdateConfig, sdar_update
 
 
 def main(argv: list[str]) -> None:
     model_dir, trajectories_dir, out_dir, config_json, *ref = argv
-    config = UpdateConfig.model_validate_json(config_json)
-    sdar_update(model_dir, trajectories_dir, out_dir, config, ref_model_dir=ref[0] if ref else None)
+    # a rank that fails on bad input says so in one line and leaves the record the embedded
+    # runner stops at (sdar_core/run/failures.py): the task itself only sees the launcher fail
+    with stage_failures("sdar_update"):
+        config = UpdateConfig.model_validate_json(config_json)
+        ref_model_dir = ref[0] if ref else None
+        sdar_update(model_dir, trajectories_dir, out_dir, config, ref_model_dir=ref_model_dir)
 
 
 if __name__ == "__main__":

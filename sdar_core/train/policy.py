@@ -163,6 +163,21 @@ def model_config_dir(path: Path) -> Path:
     return path
 
 
+def _without_timings(value: Any) -> Any:
+    """`value` without its wall-clock figures (keys ending in "seconds" or "_per_s"): they
+    describe this process, not the checkpoint, and would make two checkpoints of the same
+    settings differ in bytes; the stage logs them to MLflow from the returned metrics."""
+    if isinstance(value, dict):
+        return {
+            k: _without_timings(v)
+            for k, v in value.items()
+            if not (k.endswith("seconds") or k.endswith("_per_s"))
+        }
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def save_checkpoint(
     model: torch.nn.Module,
     state_dict: dict[str, torch.Tensor] | None,
@@ -172,10 +187,10 @@ def save_checkpoint(
     *,
     extra_dirs: dict[str, Path] | None = None,
 ) -> Path:
-    """Write weights (safetensors; only the adapter for LoRA), tokenizer and metrics.json to a
-    temporary sibling of `out_dir`, move each of `extra_dirs` (name -> a finished folder, e.g.
-    the trainer state) into it, record the checksums of every file, then rename it into
-    place."""
+    """Write weights (safetensors; only the adapter for LoRA), tokenizer and metrics.json (no
+    timings: the same settings give the same bytes) to a temporary sibling of `out_dir`, move
+    each of `extra_dirs` (name -> a finished folder, e.g. the trainer state) into it, record the
+    checksums of every file, then rename it into place."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtifactError(f"{out} already exists and is not empty: choose a new out_dir")
@@ -188,7 +203,8 @@ def save_checkpoint(
         for item in tokenizer_dir.iterdir():
             if item.name.startswith(("tokenizer", "chat_template", "special_tokens", "vocab")):
                 shutil.copy2(item, tmp / item.name)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        recorded = json.dumps(_without_timings(metrics), indent=2, sort_keys=True)
+        (tmp / "metrics.json").write_text(recorded + "\n")
         for name, folder in (extra_dirs or {}).items():
             shutil.move(str(folder), str(tmp / name))
         write_checksums(tmp)  # every file, trainer state included: verified when loaded

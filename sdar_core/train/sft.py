@@ -29,6 +29,7 @@ from sdar_core.train.engines import is_main_process, make_engine
 from sdar_core.train.loop import count_steps, train_loop
 from sdar_core.train.objective import sft_loss
 from sdar_core.train.policy import PolicyHead, load_policy, model_config_dir, save_checkpoint
+from sdar_core.train.state import seed_global_rng
 
 __all__ = ["EXPERTS", "expert_samples", "expert_transcripts", "shorten_think", "warmstart_sft"]
 
@@ -209,6 +210,7 @@ def warmstart_sft(
     samples = expert_samples(transcripts, tokenizer)
     if not samples:
         raise SdarError("the expert won no episode: check the games (sdar gen-games verifies them)")
+    seed_global_rng(config.seed, 0)  # a fresh LoRA adapter's weights draw from it
     head = PolicyHead(load_policy(model_dir, config), temperature=1.0, chunk_size=config.chunk_size)
     lr = config.lr or DEFAULT_SFT_LR
     engine = make_engine(head, config, lr=lr, total_steps=count_steps(len(samples), config))

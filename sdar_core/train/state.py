@@ -50,6 +50,7 @@ __all__ = [
     "read_carried_state",
     "read_counters",
     "save_torch_optimizer",
+    "seed_global_rng",
     "write_counters",
 ]
 
@@ -143,6 +144,18 @@ def write_counters(directory: Path, counters: TrainerCounters) -> None:
     data = {"format": FORMAT} | asdict(counters)
     extra = data.pop("extra")
     (directory / COUNTERS_FILE).write_text(json.dumps(data | extra, indent=2) + "\n")
+
+
+def seed_global_rng(seed: int, iteration: int) -> None:
+    """Seed torch's global generators (CPU and CUDA) from (seed, iteration) before a training
+    process draws from them (a fresh LoRA adapter's weights, dropout). Torch seeds its CPU
+    generator from the OS's entropy in every new process, so without this two runs with the same
+    settings saved different "rng/torch_cpu" states, and unseeded draws differed too; a carried
+    trainer state then restores the state the previous round saved (`load_torch_optimizer`)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{seed}/global-rng/{iteration}".encode(), digest_size=8).digest()
+    torch.manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
 def save_torch_optimizer(

@@ -65,7 +65,13 @@ from sdar_core.train.policy import (
     reference_mode,
     save_checkpoint,
 )
-from sdar_core.train.state import STATE_DIR, TrainerCounters, read_carried_state, write_counters
+from sdar_core.train.state import (
+    STATE_DIR,
+    TrainerCounters,
+    read_carried_state,
+    seed_global_rng,
+    write_counters,
+)
 
 __all__ = ["add_start_logprobs", "build_rl_samples", "sample_rewards", "sdar_update"]
 
@@ -85,6 +91,7 @@ def sdar_update(
     carried = read_carried_state(model_dir) if config.trainer_state == "resume" else None
     _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
     iteration = (carried.iteration if carried else 0) + 1
+    seed_global_rng(config.seed, iteration)  # before anything draws (state.py)
     temperature = _temperature(config, meta)
     samples, adv_metrics = build_rl_samples(rows, algo)
     start_process_group(config.backend, config.device)
