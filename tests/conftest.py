@@ -11,6 +11,31 @@ from pathlib import Path
 import pytest
 
 
+def tiny_run_config(out_dir: Path, model_dir: Path, **fields):
+    """A RunConfig of the smallest embedded run on generated ALFWorld-like games (no warm start):
+    `model_dir` copied to `out_dir/model` (reused by prepare_inputs), one task × 2 episodes of 2
+    steps, 8 new tokens per turn; `fields` override the run's own fields (rounds, algorithm...)."""
+    import shutil
+
+    from sdar_core.evaluation import EvalConfig
+    from sdar_core.rollout import RolloutConfig
+    from sdar_core.run import RunConfig
+
+    shutil.copytree(model_dir, out_dir / "model")
+    defaults = {
+        "out_dir": out_dir,
+        "world": "alfworld",
+        "rounds": 1,
+        "n_train_games": 1,
+        "n_valid_games": 1,
+        "rollout": RolloutConfig(
+            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
+        ),
+        "eval": EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
+    }
+    return RunConfig(**(defaults | fields))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny Qwen2 checkpoint: config, safetensors, tokenizer, chat template."""

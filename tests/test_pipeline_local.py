@@ -4,17 +4,15 @@ evaluation JSONs and plots; then `sdar compare` on it. About 2-3 minutes on 2 CP
 of the 12 tasks is a fresh Python process that imports torch, transformers and mlflow)."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from conftest import tiny_run_config  # noqa: E402
+
 from pipelines.local import count_tasks, options_for, run_local  # noqa: E402
-from sdar_core.evaluation import EvalConfig  # noqa: E402
-from sdar_core.rollout import RolloutConfig  # noqa: E402
-from sdar_core.run import RunConfig  # noqa: E402
 from sdar_core.tracking import compare_runs  # noqa: E402
 from sdar_core.tracking.store import client  # noqa: E402
 
@@ -24,18 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, tiny_model_dir):
     out = tmp_path_factory.mktemp("embedded")
-    shutil.copytree(tiny_model_dir, out / "model")  # reused by prepare_inputs
-    config = RunConfig(
-        out_dir=out,
-        world="alfworld",  # the machinery on generated ALFWorld-like games, no warm start
-        algorithm="sdar",
-        rounds=2,
-        n_train_games=3,
-        n_valid_games=2,
-        rollout=RolloutConfig(
-            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
-        ),
-        eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
+    config = tiny_run_config(
+        out, tiny_model_dir, algorithm="sdar", rounds=2, n_train_games=3, n_valid_games=2
     )
     return config, run_local(config)
 

@@ -5,14 +5,11 @@ lets the same graph run on a cluster, where each stage sees only its own inputs
 (tests/test_pipeline_compile.py checks the compiled wiring). About 2-3 minutes on 2 CPU cores."""
 
 import json
-import shutil
 
 import pytest
+from conftest import tiny_run_config
 
 from pipelines.local import run_local
-from sdar_core.evaluation import EvalConfig
-from sdar_core.rollout import RolloutConfig
-from sdar_core.run import RunConfig
 from sdar_core.tracking.store import client
 from sdar_core.train import UpdateConfig
 
@@ -20,19 +17,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_lora_run_trains_adapters_on_the_starting_checkpoint(tmp_path, tiny_model_dir):
-    shutil.copytree(tiny_model_dir, tmp_path / "model")  # reused by prepare_inputs
-    config = RunConfig(
-        out_dir=tmp_path,
-        world="alfworld",
+    config = tiny_run_config(
+        tmp_path,
+        tiny_model_dir,
         algorithm="sdar",
         rounds=2,
         n_train_games=3,
         n_valid_games=2,
-        rollout=RolloutConfig(
-            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
-        ),
         update=UpdateConfig(lora=True, lr=1e-3, mini_batch_size=32),
-        eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
     )
     result = run_local(config)
     mlflow_client = client(result.tracking_uri)

@@ -3,17 +3,14 @@ MLflow run, which ends KILLED when killed and FINISHED when the re-run completes
 minutes on 2 CPU cores (each task is a fresh Python process)."""
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
+from conftest import tiny_run_config
 
 from pipelines.local import run_local
-from sdar_core.evaluation import EvalConfig
-from sdar_core.rollout import RolloutConfig
-from sdar_core.run import RunConfig
 from sdar_core.tracking.store import client
 
 pytestmark = pytest.mark.slow
@@ -27,18 +24,7 @@ def _history_steps(mlflow_client, run_id: str, name: str) -> list[int]:
 
 def test_a_run_killed_during_the_update_resumes_with_every_finished_stage(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
-    shutil.copytree(tiny_model_dir, out / "model")  # reused by prepare_inputs
-    config = RunConfig(
-        out_dir=out,
-        world="alfworld",  # the machinery on generated ALFWorld-like games, no warm start
-        rounds=1,
-        n_train_games=1,
-        n_valid_games=1,
-        rollout=RolloutConfig(
-            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
-        ),
-        eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
-    )
+    config = tiny_run_config(out, tiny_model_dir)
     config_file = tmp_path / "run.json"
     config_file.write_text(config.model_dump_json())
     killed = subprocess.Popen(

@@ -7,14 +7,12 @@ removed on resume. One tiny run for the module, then one resume per test: about 
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import tiny_run_config
 
 from pipelines.local import run_local
-from sdar_core.evaluation import EvalConfig
-from sdar_core.rollout import RolloutConfig
 from sdar_core.run import RunConfig
 
 pytestmark = pytest.mark.slow
@@ -24,19 +22,7 @@ pytestmark = pytest.mark.slow
 def finished(tmp_path_factory, tiny_model_dir):
     """A finished run's config; the tests resume it one after the other."""
     out = tmp_path_factory.mktemp("verified") / "run"
-    shutil.copytree(tiny_model_dir, out / "model")  # reused by prepare_inputs
-    config = RunConfig(
-        out_dir=out,
-        world="alfworld",
-        algorithm="grpo",  # no teacher: the shortest round
-        rounds=1,
-        n_train_games=1,
-        n_valid_games=1,
-        rollout=RolloutConfig(
-            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
-        ),
-        eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
-    )
+    config = tiny_run_config(out, tiny_model_dir, algorithm="grpo")  # no teacher: shortest round
     first = run_local(config)
     assert "sdar-update" in first.executed
     return config
