@@ -129,3 +129,18 @@ def test_torch_backend_refuses_a_multi_process_launch(
     with pytest.raises(ConfigError, match="backend='deepspeed'"):
         sdar_update(tiny_model_dir, scored, tmp_path / "out", _config())
     assert not (tmp_path / "out").exists()
+
+
+def test_the_launched_update_hands_its_timings_to_the_task(tiny_model_dir, scored, tmp_path):
+    # the checkpoint's metrics.json leaves wall-clock figures out (same settings, same bytes), so
+    # rank 0 writes the whole metrics where the task that launched it reads them
+    from sdar_core.run.launch_update import METRICS_ENV, main
+
+    handed = tmp_path / "metrics.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(METRICS_ENV, str(handed))
+        main([str(tiny_model_dir), str(scored), str(tmp_path / "out"), _config().model_dump_json()])
+    metrics = json.loads(handed.read_text())
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert "train_seconds" in metrics and "train_seconds" not in saved
+    assert metrics["loss"] == saved["loss"]

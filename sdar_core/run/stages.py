@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -260,7 +261,10 @@ def update_stage(
 def launch_update(
     model_dir, trajectories_dir, out_dir, config, num_gpus: int, *, ref_model_dir=None
 ) -> dict[str, Any]:
-    """Run `sdar_update` under `deepspeed --num_gpus N`; return the written metrics.json."""
+    """Run `sdar_update` under `deepspeed --num_gpus N`; return the metrics rank 0 wrote
+    (timings included, unlike the checkpoint's metrics.json)."""
+    from sdar_core.run.launch_update import METRICS_ENV
+
     if config.backend != "deepspeed":
         raise ConfigError(
             f"num_gpus={num_gpus} runs the update with DeepSpeed's launcher: set backend to "
@@ -281,8 +285,10 @@ def launch_update(
     ]
     if ref_model_dir is not None:
         command.append(str(ref_model_dir))
-    subprocess.run(command, check=True, env=os.environ.copy())
-    return json.loads((Path(out_dir) / "metrics.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="sdar-update-metrics-") as tmp:
+        metrics_path = Path(tmp) / "metrics.json"
+        subprocess.run(command, check=True, env=os.environ | {METRICS_ENV: str(metrics_path)})
+        return json.loads(metrics_path.read_text())
 
 
 def evaluate_stage(
