@@ -5,6 +5,8 @@ folder that holds the command's own kind of output (recognised by its marker, e.
 its manifest.json) may be replaced: at once where the command documents that, else only with
 `--overwrite`. Anything else is refused, whatever the flags: a typo in an output path must never
 delete a folder of games, a model or a user's notes.
+
+`write_text_atomic` writes a file whole or not at all (a temporary sibling, then a rename).
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from typing import Any
 
 from sdar_core.errors import ArtifactError
 
-__all__ = ["check_output_dir", "manifest_of"]
+__all__ = ["check_output_dir", "manifest_of", "write_text_atomic"]
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write `text` to `path` through a temporary sibling (`.<name>.tmp`) and a rename, so a
+    reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
 
 
 def manifest_of(folder: Path, name: str = "manifest.json") -> dict[str, Any] | None:

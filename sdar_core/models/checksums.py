@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sdar_core.errors import ArtifactError
+from sdar_core.outputs import write_text_atomic
 
 __all__ = [
     "CHECKSUMS_FILE",
@@ -65,11 +66,8 @@ def write_checksums(folder: str | os.PathLike[str]) -> Path:
         p.relative_to(folder).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
         for p in _files(folder)
     }
-    path = folder / CHECKSUMS_FILE
-    tmp = path.with_name(f".{CHECKSUMS_FILE}.tmp")
-    tmp.write_text(json.dumps({"kind": KIND, "files": files}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    record = json.dumps({"kind": KIND, "files": files}, indent=1, sort_keys=True) + "\n"
+    return write_text_atomic(folder / CHECKSUMS_FILE, record)
 
 
 def _read_record(path: Path) -> dict[str, Any]:

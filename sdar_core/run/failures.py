@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,10 +83,10 @@ def _record(line: str, bad_input: bool) -> None:
     folder = os.environ.get(ERRORS_ENV)
     if not folder:
         return
+    from sdar_core.outputs import write_text_atomic
+
     record = json.dumps({"message": line, "bad_input": bad_input})
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as tmp:
-        tmp.write(record)
-    os.replace(tmp.name, Path(folder) / f"{os.getpid()}.json")
+    write_text_atomic(Path(folder) / f"{os.getpid()}.json", record)
 
 
 def read_failures(folder: str | os.PathLike[str]) -> list[dict]:

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from sdar_core.outputs import write_text_atomic
 from sdar_core.run.failures import stage_failures
 from sdar_core.train import UpdateConfig, sdar_update
 
@@ -34,9 +35,7 @@ def main(argv: list[str]) -> None:
         )
     target = os.environ.get(METRICS_ENV)
     if target and os.environ.get("RANK", "0") == "0":
-        tmp = Path(f"{target}.tmp")
-        tmp.write_text(json.dumps(metrics, sort_keys=True) + "\n")
-        os.replace(tmp, target)
+        write_text_atomic(Path(target), json.dumps(metrics, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from sdar_core.errors import ArtifactError, ConfigError
+from sdar_core.outputs import write_text_atomic
 from sdar_core.run.config import RunConfig
-from sdar_core.tracking.compare import write_text_atomic
 from sdar_core.tracking.plots import mean_interval
 
 __all__ = ["DEFAULT_ALGORITHMS", "ReplicateResult", "replicate"]

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sdar_core.errors import ConfigError
+from sdar_core.outputs import write_text_atomic
 from sdar_core.tracking.plots import mean_interval, plot_groups
 from sdar_core.tracking.store import client, prepare_experiment
 
@@ -40,7 +41,6 @@ __all__ = [
     "group_table",
     "load_runs",
     "one_run_per_seed",
-    "write_text_atomic",
 ]
 
 SUCCESS_METRICS = ("rollout/success_rate", "eval/success/all")
@@ -198,13 +198,6 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_cell(row[c]) for c in COLUMNS) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
 
 
 def compare_runs(
