@@ -6,6 +6,7 @@ body ships, so imports live inside it; the library and kfp are installed in the 
 is no packages_to_install and install_kfp_package is False). Images come from `images.py`.
 """
 
+from components.chain_tracking import continue_chain, end_chunk_tracking, join_chain
 from components.end_tracking import end_tracking
 from components.evaluate import evaluate
 from components.generate_rollouts import generate_rollouts
@@ -16,10 +17,13 @@ from components.start_tracking import start_tracking
 from components.warmstart_sft import warmstart_sft
 
 __all__ = [
+    "continue_chain",
+    "end_chunk_tracking",
     "end_tracking",
     "evaluate",
     "generate_rollouts",
     "index_skills",
+    "join_chain",
     "score_teacher",
     "sdar_update",
     "start_tracking",

@@ -45,10 +45,13 @@ from kfp import compiler, dsl, kubernetes
 from kfp.dsl import Dataset, Model
 
 from components import (
+    continue_chain,
+    end_chunk_tracking,
     end_tracking,
     evaluate,
     generate_rollouts,
     index_skills,
+    join_chain,
     score_teacher,
     sdar_update,
     start_tracking,
@@ -59,7 +62,13 @@ from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, Profile
 from sdar_core.errors import ConfigError
 from sdar_core.limits import check_limit, check_whole_number, overrides
 
-__all__ = ["DEFAULT_TRACKING_URI", "PipelineOptions", "build_pipeline", "compile_pipeline"]
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "PipelineOptions",
+    "build_pipeline",
+    "compile_pipeline",
+    "last_round_of_run",
+]
 
 DEFAULT_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
 PVC_MOUNT = "/data"
@@ -95,6 +104,11 @@ class PipelineOptions:
     # {"update_config": {"backend": "deepspeed"}}: the parameters' compiled-in defaults
     stage_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     note: str | None = None  # appended to the pipeline's description (a recipe names its model)
+    # A chunk of a chained run (module docstring): this pipeline runs rounds first_round ..
+    # first_round + rounds - 1 of a run of total_rounds rounds (None: first_round + rounds, i.e.
+    # this pipeline ends the run).
+    first_round: int = 0
+    total_rounds: int | None = None
 
     def __post_init__(self) -> None:
         if self.rounds is None:
@@ -112,6 +126,7 @@ class PipelineOptions:
         for name in ("rounds", "num_gpus"):  # the others are checked by their configs
             check_whole_number(name, getattr(self, name))
             check_limit(name, getattr(self, name))
+        _check_chunk(self, algo)
         if self.env not in list_envs():
             raise ConfigError(f"unknown env {self.env!r}: choose one of {list_envs()}")
         if self.profile not in PROFILES:
@@ -129,8 +144,58 @@ class PipelineOptions:
         return algo
 
     @property
+    def run_rounds(self) -> int:
+        """The rounds of the whole run (of the chain, for a chunk)."""
+        return self.first_round + self.rounds if self.total_rounds is None else self.total_rounds
+
+    @property
+    def continues_run(self) -> bool:
+        """A chunk after the first: it starts from the previous chunk's final checkpoint."""
+        return self.first_round > 0
+
+    @property
+    def ends_run(self) -> bool:
+        """This pipeline runs the run's last round (or the run is one pipeline)."""
+        return self.first_round + self.rounds == self.run_rounds
+
+    @property
+    def chained(self) -> bool:
+        return self.continues_run or not self.ends_run
+
+    @property
     def name(self) -> str:
-        return f"sdar-{self.env}-{self.algorithm}-r{self.rounds}".replace("_", "-")
+        base = f"sdar-{self.env}-{self.algorithm}-r{self.run_rounds}".replace("_", "-")
+        if not self.chained:
+            return base
+        return f"{base}-rounds-{self.first_round}-{self.first_round + self.rounds - 1}"
+
+
+def last_round_of_run(o: PipelineOptions, r: int) -> bool:
+    """Whether round `r` is the last round this pipeline run executes: its update's checkpoint
+    is what the next chunk of a chained run starts from (so, where the trainer state lives on a
+    volume that does not outlive the pipeline run, that update must also put the state into its
+    checkpoint). True for the run's very last round too; `o.ends_run` tells them apart."""
+    return r == o.first_round + o.rounds - 1
+
+
+def _check_chunk(o: PipelineOptions, algo: Any) -> None:
+    """A chunk's rounds lie inside its run's, and only a run that trains is chained."""
+    check_whole_number("first_round", o.first_round)
+    if o.total_rounds is not None:
+        check_whole_number("total_rounds", o.total_rounds)
+    end = o.first_round + o.rounds
+    if o.total_rounds is not None and o.total_rounds < end:
+        raise ConfigError(
+            f"total_rounds={o.total_rounds} is less than first_round + rounds = {end}: a chunk "
+            "ends at or before its run's last round"
+        )
+    if o.chained and not algo.trains:
+        raise ConfigError(
+            f"{o.algorithm} does not train: it cannot be chained (leave first_round at 0 and "
+            "total_rounds unset)"
+        )
+    if o.chained and o.rounds < 1:
+        raise ConfigError(f"a chunk of a chained run needs rounds >= 1, got {o.rounds}")
 
 
 def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, str]:
@@ -186,7 +251,7 @@ def _check_stage_configs(options: PipelineOptions, algo: Any) -> None:
         fields = merged[param]
         _check_field_names(param, cls, fields)
         if param == "update_config" and algo.trains:  # as the update stage completes it
-            fields = fields | {"algorithm": options.algorithm, "total_iterations": options.rounds}
+            fields = fields | {"algorithm": options.algorithm, "total_iterations": options.run_rounds}
         try:
             built[param] = cls.model_validate(fields)
         except ValidationError as err:
@@ -251,10 +316,11 @@ def _task(component: Any, stage: str, name: str, options: PipelineOptions, /, **
 
 
 def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, **params) -> Any:
-    """Add the R unrolled rounds; return the final checkpoint (an output channel)."""
+    """Add the unrolled rounds first_round .. first_round + rounds - 1 from the checkpoint `model`
+    (KL reference: `start`, default `model`); return the final checkpoint (an output channel)."""
     common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
-    start = model  # the KL reference of every round's update
-    for r in range(o.rounds):
+    start = params.pop("start", model)  # the KL reference of every round's update
+    for r in range(o.first_round, o.first_round + o.rounds):
         rollouts = _task(
             generate_rollouts, "generate_rollouts", f"round {r}: rollouts", o,
             model=model, base_model=start, games=games, skill_index=index,
@@ -273,7 +339,7 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
             sdar_update, "sdar_update", f"round {r}: update", o,
             model=model, reference=start, trajectories=data,
             config_json=params["update_config"], algorithm=o.algorithm, round=r,
-            total_rounds=o.rounds, num_gpus=o.num_gpus, **common,
+            total_rounds=o.run_rounds, num_gpus=o.num_gpus, **common,
         )  # fmt: skip
         model = update.outputs["checkpoint"]
     return model
@@ -288,6 +354,8 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
     def sdar_pipeline(
         model_uri: str,
         games_uri: str,
+        chain_id: str = "",  # left out of the signature unless chained (_trimmed)
+        start_model_uri: str = "",  # left out unless the pipeline continues a run
         mlflow_tracking_uri: str = DEFAULT_TRACKING_URI,
         experiment: str = "sdar",
         run_name: str = o.name,
@@ -307,20 +375,16 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         tracking = {
             "tracking_uri": mlflow_tracking_uri, "experiment": experiment, "run_name": run_name,
         }  # fmt: skip
-        track = _task(
-            start_tracking, "start_tracking", "start MLflow run", o,
-            algorithm=o.algorithm, env=o.env, rounds=o.rounds, warm_start=o.warm_start,
-            profile=o.profile, model_uri=model_uri, games_uri=games_uri, inputs_json=inputs_json,
-            **tracking, **configs,
-        )  # fmt: skip
+        track = _tracking_task(o, tracking, configs, model_uri, games_uri, inputs_json, chain_id)
         common = {"tracking_uri": mlflow_tracking_uri, "run_id": track.output}
-        data = {"model_uri": model_uri, "games_uri": games_uri}
+        data = {"model_uri": model_uri, "games_uri": games_uri, "start_model_uri": start_model_uri}
         if not o.exit_handler:  # the embedded runner ends the MLflow run itself
             _stages(o, algo, **data, **configs, **common)
             return track.output
         # the exit task runs however the tasks inside end (failed, cancelled): it ends the
-        # MLflow run FAILED / KILLED unless the final evaluation already ended it
-        closing = end_tracking(**tracking)
+        # MLflow run FAILED / KILLED unless the final evaluation already ended it; a chunk that
+        # does not end the run leaves it RUNNING when it succeeds
+        closing = end_tracking(**tracking) if o.ends_run else end_chunk_tracking(**tracking)
         _configure(closing, "end_tracking", "end MLflow run", o).set_caching_options(False)
         with dsl.ExitHandler(closing, name="tracked-run"):
             _stages(o, algo, **data, **configs, **common)
@@ -333,11 +397,43 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         )
 
 
+def _tracking_task(
+    o: PipelineOptions,
+    tracking: dict[str, Any],
+    configs: dict[str, Any],
+    model_uri: str,
+    games_uri: str,
+    inputs_json: str,
+    chain_id: str,
+) -> Any:
+    """The task whose output is the MLflow run id: start_tracking creates the run (and, in the
+    first chunk of a chain, tags it with the chain's id); a later chunk continues the run that
+    carries its chain's tag (continue_chain)."""
+    if o.continues_run:
+        return _task(
+            continue_chain, "start_tracking", "continue MLflow run", o,
+            tracking_uri=tracking["tracking_uri"], experiment=tracking["experiment"],
+            chain_id=chain_id, first_round=o.first_round,
+        )  # fmt: skip
+    track = _task(
+        start_tracking, "start_tracking", "start MLflow run", o,
+        algorithm=o.algorithm, env=o.env, rounds=o.run_rounds, warm_start=o.warm_start,
+        profile=o.profile, model_uri=model_uri, games_uri=games_uri, inputs_json=inputs_json,
+        **tracking, **configs,
+    )  # fmt: skip
+    if o.chained:
+        _task(
+            join_chain, "start_tracking", "tag MLflow run with its chain", o,
+            tracking_uri=tracking["tracking_uri"], run_id=track.output, chain_id=chain_id,
+        )  # fmt: skip
+    return track
+
+
 def used_stage_configs(options: PipelineOptions, algo: Any) -> set[str]:
     """The stage-config parameters a graph reads: no sft_config without the warm start, no
     rollout/update configs without rounds, no teacher_config for presets without a teacher."""
     used = {"index_config", "eval_config"}
-    if options.warm_start:
+    if options.warm_start and not options.continues_run:
         used.add("sft_config")
     if options.rounds:
         used |= {"rollout_config", "update_config"}
@@ -358,12 +454,28 @@ def _trimmed(pipeline_fn: Callable[..., Any], o: PipelineOptions, used: set[str]
     if o.model_uri is not None and o.games_uri is None:
         raise ConfigError("a compiled-in model_uri needs games_uri too: pass --data as well")
     given = {"model_uri": o.model_uri, "games_uri": o.games_uri}
+    dropped = set() if o.chained else {"chain_id"}
+    if o.continues_run:
+        # model_uri is the previous chunk's final checkpoint; the compiled-in base model is the
+        # run's start model unless a warm start made another one
+        given = {"games_uri": o.games_uri}
+        dropped.add("inputs_json")  # the data's hashes went into the run with the first chunk
+        if not o.warm_start:
+            given["start_model_uri"] = o.model_uri
+    else:
+        dropped.add("start_model_uri")
+    required = {"chain_id", "start_model_uri"}
     params = [
-        p.replace(default=given[p.name]) if given.get(p.name) is not None else p
+        p.replace(default=given[p.name]) if given.get(p.name) is not None
+        else p.replace(default=inspect.Parameter.empty) if p.name in required
+        else p
         for p in inspect.signature(pipeline_fn).parameters.values()
-        if p.name not in STAGE_CONFIGS or p.name in used
-    ]
+        if (p.name not in STAGE_CONFIGS or p.name in used) and p.name not in dropped
+    ]  # fmt: skip
+    # a parameter without a default must come first in a Python signature (KFP ignores order)
+    params.sort(key=lambda p: p.default is not inspect.Parameter.empty)
     unused = {name: "{}" for name in STAGE_CONFIGS if name not in used}
+    unused |= {name: "" for name in dropped}  # never read (module docstring: chained runs)
     names = [p.name for p in params]
 
     def pipeline(*values: Any) -> Any:
@@ -374,27 +486,63 @@ def _trimmed(pipeline_fn: Callable[..., Any], o: PipelineOptions, used: set[str]
 
 
 def _stages(
-    o: PipelineOptions, algo: Any, *, model_uri: str, games_uri: str, **params: Any
+    o: PipelineOptions,
+    algo: Any,
+    *,
+    model_uri: str,
+    games_uri: str,
+    start_model_uri: str,
+    **params: Any,
 ) -> None:
     """Add every task after start_tracking; `params` are the stage configs and `tracking_uri`,
     `run_id` (the MLflow run every stage logs into)."""
-    index_config, sft_config = params["index_config"], params["sft_config"]
     eval_config = params["eval_config"]
     configs = {k: v for k, v in params.items() if k.endswith("_config")}
     common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
     model = dsl.importer(artifact_uri=model_uri, artifact_class=Model, reimport=False)
-    model.set_display_name("import base model")
     games = dsl.importer(artifact_uri=games_uri, artifact_class=Dataset, reimport=False)
     games.set_display_name("import games")
     index = _task(
         index_skills, "index_skills", "index skills", o,
-        env=o.env, config_json=index_config, **common,
+        env=o.env, config_json=params["index_config"], **common,
     )  # fmt: skip
-    start_model = model.output
     evaluation = {
         "games": games.output, "skill_index": index.outputs["skill_index"],
         "config_json": eval_config, "algorithm": o.algorithm,
     }  # fmt: skip
+    if o.continues_run:  # from the previous chunk's final checkpoint; the start model fixed
+        model.set_display_name(f"import checkpoint of round {o.first_round - 1}")
+        imported_start = dsl.importer(
+            artifact_uri=start_model_uri, artifact_class=Model, reimport=False
+        )
+        imported_start.set_display_name("import start model")
+        start_model, start = imported_start.output, None
+        first_model = model.output
+    else:
+        model.set_display_name("import base model")
+        start_model, start = _start(o, model.output, games.output, evaluation, common, params)
+        first_model = start_model
+    if not o.rounds:
+        return
+    final_model = _rounds(
+        o, algo, first_model, games.output, index.outputs["skill_index"],
+        start=start_model, **configs, **common,
+    )  # fmt: skip
+    if not o.ends_run:  # the next chunk evaluates (module docstring: chained runs)
+        return
+    final = _task(
+        evaluate, "evaluate", "evaluate final checkpoint", o,
+        model=final_model, base_model=start_model, label="final", round=o.run_rounds,
+        **evaluation, **common,
+    )  # fmt: skip
+    if start is not None:
+        final.after(start)  # its before/after plot reads the start evaluation
+
+
+def _start(o: PipelineOptions, model: Any, games: Any, evaluation: dict, common: dict, params):
+    """The run's first tasks: [evaluate the base model, warm start], evaluate the start
+    checkpoint; return (start checkpoint, its evaluation task)."""
+    start_model = model
     if o.warm_start:  # what the model could do before anything was trained
         _task(
             evaluate, "evaluate", "evaluate base model", o,
@@ -403,8 +551,8 @@ def _stages(
         )  # fmt: skip
         sft = _task(
             warmstart_sft, "warmstart_sft", "warm start (SFT)", o,
-            model=start_model, games=games.output, skill_index=index.outputs["skill_index"],
-            config_json=sft_config, **common,
+            model=start_model, games=games, skill_index=evaluation["skill_index"],
+            config_json=params["sft_config"], **common,
         )  # fmt: skip
         start_model = sft.outputs["checkpoint"]
     start = _task(
@@ -412,17 +560,7 @@ def _stages(
         model=start_model, base_model=start_model, label="start", round=0, **evaluation,
         **common,
     )  # fmt: skip
-    if o.rounds:
-        final_model = _rounds(
-            o, algo, start_model, games.output, index.outputs["skill_index"],
-            **configs, **common,
-        )  # fmt: skip
-        final = _task(
-            evaluate, "evaluate", "evaluate final checkpoint", o,
-            model=final_model, base_model=start_model, label="final", round=o.rounds,
-            **evaluation, **common,
-        )  # fmt: skip
-        final.after(start)  # its before/after plot reads the start evaluation
+    return start_model, start
 
 
 def compile_pipeline(options: PipelineOptions, out_path: str | Path) -> Path:

@@ -34,9 +34,11 @@ from sdar_core.tracking import StageTracker
 
 __all__ = [
     "Tracking",
+    "continue_chain_stage",
     "end_tracking_stage",
     "evaluate_stage",
     "index_stage",
+    "join_chain_stage",
     "log_metrics_output",
     "parse_config",
     "rollout_stage",
@@ -121,13 +123,58 @@ def start_tracking_stage(
 _FINAL_STATES = {"SUCCEEDED": "FINISHED", "CANCELED": "KILLED", "CANCELLED": "KILLED"}
 
 
-def end_tracking_stage(tracking_uri: str, experiment: str, run_name: str, *, state: str) -> None:
+def end_tracking_stage(
+    tracking_uri: str, experiment: str, run_name: str, *, state: str, ends_run: bool = True
+) -> None:
     """The exit handler: end the pipeline's MLflow run, FAILED unless KFP says it succeeded
-    (FINISHED) or was cancelled (KILLED); a run that already ended is left as it is."""
+    (FINISHED) or was cancelled (KILLED); a run that already ended is left as it is. A chunk
+    of a chained run that does not end the run (`ends_run=False`) leaves it RUNNING when it
+    succeeded: the next chunk continues it."""
     from sdar_core.tracking.store import end_runs_named
 
     status = _FINAL_STATES.get(state.upper(), "FAILED")
+    if status == "FINISHED" and not ends_run:
+        return
     end_runs_named(tracking_uri, experiment, run_name, status=status)
+
+
+CHAIN_TAG = "sdar.chain_id"  # the MLflow tag naming a chained run's chain
+
+
+def join_chain_stage(tracking_uri: str, run_id: str, chain_id: str) -> None:
+    """Tag the MLflow run as the run of the chain `chain_id` (its later chunks find it so)."""
+    from sdar_core.tracking.store import run_store
+
+    if not chain_id.strip():
+        raise ConfigError("chain_id is empty: pass the chain's id (sdar submit makes one)")
+    run_store(tracking_uri).set_tags(run_id, {CHAIN_TAG: chain_id})
+
+
+def continue_chain_stage(tracking_uri: str, experiment: str, chain_id: str) -> str:
+    """The id of the MLflow run of the chain `chain_id` (the latest started, should a
+    resubmitted first chunk have made two), marked RUNNING again: a failed chunk's exit
+    handler marked it FAILED, and its resubmission continues it."""
+    from sdar_core.tracking.store import client
+
+    mlflow_client = client(tracking_uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    runs = []
+    if found is not None:
+        runs = mlflow_client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`{CHAIN_TAG}` = '{chain_id}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    if not runs:
+        raise ConfigError(
+            f"no MLflow run of chain {chain_id!r} in experiment {experiment!r}: the chain's first "
+            "chunk makes it; run that chunk first (or pass the chain_id it ran with)"
+        )
+    run_id = runs[0].info.run_id
+    if runs[0].info.status != "RUNNING":
+        mlflow_client.update_run(run_id, status="RUNNING")
+    return run_id
 
 
 def log_metrics_output(metrics: Any, flat: dict[str, float]) -> None:
@@ -147,11 +194,18 @@ def index_stage(env: str, out_dir: str, config_json: str, tracking: Tracking) ->
     from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir
     from sdar_core.skills.index import read_manifest
 
+    from sdar_core.tracking import flatten_metrics
+
     config = parse_config(IndexConfig, config_json)
     with tracking.stage("index", 0) as tracker:
         build_index(bundled_skills_dir(config.library or env), out_dir, config)
         manifest = read_manifest(out_dir)
-        return tracker.log({"n_skills": len(manifest["skill_names"])})
+        summary = {"n_skills": len(manifest["skill_names"])}
+        if "index/n_skills" in tracker.store.metric_names(tracker.run_id):
+            # each chunk of a chained run (and a retried task) builds the same index again:
+            # its figures are logged once, so the chain's history equals one pipeline's
+            return flatten_metrics(summary, prefix="index/")
+        return tracker.log(summary)
 
 
 def warmstart_stage(
