@@ -41,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cache import remove_unfinished, task_labels, verified_cache
-from pipelines.sdar_pipeline import PipelineOptions, build_pipeline, used_stage_configs
+from pipelines.sdar_pipeline import (
+    PipelineOptions,
+    build_pipeline,
+    split_run,
+    used_stage_configs,
+)
 from pipelines.task_failures import StageFailed, stopping_at_failures
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.identity import input_identity
@@ -67,6 +72,7 @@ class LocalRunResult:
     log_path: Path | None = None
     learning: dict[str, Any] | None = None  # start vs final on the same episodes (report.py)
     learning_since_base: dict[str, Any] | None = None  # base model (before the warm start) vs final
+    final_checkpoint: Path | None = None  # the last update's checkpoint (None: nothing trains)
 
     @property
     def overhead_per_task(self) -> float:
@@ -103,9 +109,14 @@ def _stage_seconds(mlflow_client: Any, run_id: str, since_ms: int) -> dict[str, 
     return out
 
 
-def run_key(options: PipelineOptions, arguments: dict[str, str]) -> str:
-    """A digest of the graph and of every pipeline argument but the run name."""
+def run_key(
+    options: PipelineOptions, arguments: dict[str, str], rounds_per_run: int | None = None
+) -> str:
+    """A digest of the graph and of every pipeline argument but the run name (and, for a chained
+    run, of its chunk length: a chain and one pipeline never share an MLflow run)."""
     payload = {"pipeline": options.name, "exit_handler": options.exit_handler, **arguments}
+    if rounds_per_run is not None and len(split_run(options, rounds_per_run)) > 1:
+        payload["rounds_per_run"] = rounds_per_run
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -168,7 +179,8 @@ def _run_local(config: RunConfig) -> LocalRunResult:
     started = time.perf_counter()
     prepared = prepare_inputs(config)
     options = options_for(config)
-    pipeline = build_pipeline(options)
+    chunks = split_run(options, config.rounds_per_run)
+    pipelines = [build_pipeline(chunk) for chunk in chunks]
     identity = input_identity(str(prepared.model_dir), str(prepared.games_dir))
     setup_seconds = time.perf_counter() - started
     local.init(
@@ -186,7 +198,7 @@ def _run_local(config: RunConfig) -> LocalRunResult:
         "inputs_json": json.dumps(identity, sort_keys=True),
         **{k: v for k, v in stage_config_json(config).items() if k in used},
     }
-    prefix = f"{options.name}-{run_key(options, arguments)}"
+    prefix = f"{options.name}-{run_key(options, arguments, config.rounds_per_run)}"
     run_name = _run_name(prefix, prepared.tracking_uri, config.experiment, config.resume)
     log_path = config.out_dir.resolve() / "logs" / f"{run_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,21 +206,22 @@ def _run_local(config: RunConfig) -> LocalRunResult:
     remove_unfinished(prepared.pipeline_root)  # what killed attempts left: never reused
     before = _task_dirs(prepared.pipeline_root)
     started, started_ms = time.perf_counter(), int(time.time() * 1000)
+    labels = {k: v for pipeline in pipelines for k, v in task_labels(pipeline).items()}
+    n_tasks = sum(count_tasks(chunk) for chunk in chunks)
     try:
         with (
             closing_mlflow_run(prepared.tracking_uri, config.experiment, run_name),
-            _quiet(log_path, count_tasks(options)),
-            verified_cache(task_labels(pipeline)),  # a damaged cached output is run again
+            _quiet(log_path, n_tasks),
+            verified_cache(labels),  # a damaged cached output is run again
             stopping_at_failures(log_path),
         ):
-            task = pipeline(run_name=run_name, **arguments)
+            run_id, final_checkpoint = _run_chain(chunks, pipelines, run_name, arguments)
     except StageFailed:
         raise  # its one line and the log path are the whole story (sdar run prints them)
     except BaseException:
         print(f"the pipeline failed: see {log_path}", file=sys.stderr)
         raise
     pipeline_seconds = time.perf_counter() - started
-    run_id = task.output
     finish_run(prepared.tracking_uri, run_id)
     # an older run of this name whose start the cache no longer held (it was not resumed)
     end_runs_named(prepared.tracking_uri, config.experiment, run_name, status="KILLED")
@@ -222,13 +235,37 @@ def _run_local(config: RunConfig) -> LocalRunResult:
         setup_seconds=setup_seconds,
         pipeline_seconds=pipeline_seconds,
         stage_seconds=_stage_seconds(mlflow_client, run_id, started_ms),
-        n_tasks=count_tasks(options),
+        n_tasks=n_tasks,
         run_name=run_name,
         executed=tuple(sorted(p.name for p in _task_dirs(prepared.pipeline_root) - before)),
         log_path=log_path,
         learning=learning_summary(evaluations),
         learning_since_base=learning_summary(evaluations, since="base"),
+        final_checkpoint=final_checkpoint,
     )
+
+
+def _run_chain(
+    chunks: list[PipelineOptions], pipelines: list[Any], run_name: str, arguments: dict[str, str]
+) -> tuple[str, Path | None]:
+    """Run the chunks' pipelines in order, each later one from the previous one's final
+    checkpoint with the run's start model as KL reference, all into the MLflow run of the chain
+    (`chain_id`: the run name); return the MLflow run id and the final checkpoint (None when
+    nothing trains). One pipeline: just run it."""
+    chained = len(chunks) > 1
+    given = dict(arguments)
+    for chunk, pipeline in zip(chunks, pipelines, strict=True):
+        if chained:
+            given["chain_id"] = run_name
+        task = pipeline(run_name=run_name, **given)
+        if not chunk.rounds:  # a preset that does not train returns the run id alone
+            return task.output, None
+        checkpoint = task.outputs["checkpoint"].path
+        given = {k: v for k, v in arguments.items() if k != "inputs_json"} | {
+            "model_uri": checkpoint,
+            "start_model_uri": task.outputs["start_model"].path,
+        }
+    return task.outputs["run_id"], Path(checkpoint)
 
 
 @contextlib.contextmanager
@@ -243,11 +280,13 @@ def _quiet(log_path: Path, total_tasks: int) -> Iterator[None]:
 
 
 def count_tasks(options: PipelineOptions) -> int:
-    """Tasks the pipeline runs, importers included."""
+    """Tasks the pipeline (or the chunk of a chained run) runs, importers included."""
     algo = options.check()
     per_round = 3 if algo.needs_teacher else 2
-    finals = 1 if options.rounds else 0
-    # start_tracking, two importers, index_skills, [evaluate(base), sft], evaluate(start), rounds,
-    # [final eval], [exit handler]
-    extra = 2 * int(options.warm_start) + int(options.exit_handler)
+    finals = 1 if options.rounds and options.ends_run else 0
+    if options.continues_run:  # continue_chain, three importers, index_skills
+        return 5 + int(options.exit_handler) + options.rounds * per_round + finals
+    # start_tracking, two importers, index_skills, [evaluate(base), sft], evaluate(start),
+    # [join_chain], rounds, [final eval], [exit handler]
+    extra = 2 * int(options.warm_start) + int(options.exit_handler) + int(options.chained)
     return 5 + extra + options.rounds * per_round + finals

@@ -48,6 +48,8 @@ class Recipe(BaseModel):
     algorithm: str | None = None
     env: str | None = None
     rounds: OptionalCount = None
+    # compile the rounds as a chain of pipelines of at most this many rounds (pipelines/chain.py)
+    rounds_per_run: OptionalCount = None
     warm_start: bool | None = None
     profile: Literal["cluster", "local"] | None = None
     num_gpus: OptionalCount = None
@@ -75,7 +77,8 @@ class Recipe(BaseModel):
         """The PipelineOptions of this recipe, with the flags that are not None over it."""
         from sdar_core.run.config import STAGE_CONFIGS
 
-        fields = self.model_dump(exclude_none=True, exclude={"name", "description", "model"})
+        skip = {"name", "description", "model", "rounds_per_run"}  # not a PipelineOptions field
+        fields = self.model_dump(exclude_none=True, exclude=skip)
         stage_configs = {p: fields.pop(p) for p in STAGE_CONFIGS if p in fields}
         fields |= {name: value for name, value in flags.items() if value is not None}
         if "gpu_node_selector" in fields:

@@ -37,9 +37,9 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kfp import compiler, dsl, kubernetes
 from kfp.dsl import Dataset, Model
@@ -68,6 +68,7 @@ __all__ = [
     "build_pipeline",
     "compile_pipeline",
     "last_round_of_run",
+    "split_run",
 ]
 
 DEFAULT_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
@@ -176,6 +177,24 @@ def last_round_of_run(o: PipelineOptions, r: int) -> bool:
     volume that does not outlive the pipeline run, that update must also put the state into its
     checkpoint). True for the run's very last round too; `o.ends_run` tells them apart."""
     return r == o.first_round + o.rounds - 1
+
+
+def split_run(options: PipelineOptions, rounds_per_run: int | None) -> list[PipelineOptions]:
+    """The run `options` (a whole run) as chunks of at most `rounds_per_run` rounds, in order;
+    `[options]` when it fits in one (or rounds_per_run is None, or nothing trains)."""
+    if options.chained:
+        raise ConfigError(f"{options.name} is a chunk already: split the whole run")
+    if rounds_per_run is not None:
+        check_whole_number("rounds_per_run", rounds_per_run)
+        if rounds_per_run < 1:
+            raise ConfigError(f"rounds_per_run must be >= 1, got {rounds_per_run}")
+    total = options.rounds
+    if rounds_per_run is None or rounds_per_run >= total:
+        return [options]
+    return [
+        replace(options, first_round=s, rounds=min(rounds_per_run, total - s), total_rounds=total)
+        for s in range(0, total, rounds_per_run)
+    ]
 
 
 def _check_chunk(o: PipelineOptions, algo: Any) -> None:
@@ -379,7 +398,9 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         common = {"tracking_uri": mlflow_tracking_uri, "run_id": track.output}
         data = {"model_uri": model_uri, "games_uri": games_uri, "start_model_uri": start_model_uri}
         if not o.exit_handler:  # the embedded runner ends the MLflow run itself
-            _stages(o, algo, **data, **configs, **common)
+            ends = _stages(o, algo, **data, **configs, **common)
+            if _hands_on(o):  # what the embedded runner starts the next chunk from
+                return ChunkOutputs(track.output, ends["checkpoint"], ends["start_model"])
             return track.output
         # the exit task runs however the tasks inside end (failed, cancelled): it ends the
         # MLflow run FAILED / KILLED unless the final evaluation already ended it; a chunk that
@@ -395,6 +416,19 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         return dsl.pipeline(name=o.name, description=description)(
             _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
         )
+
+
+# The outputs of an embedded pipeline that trains: the MLflow run id, the final checkpoint and
+# the run's start model (the KL reference), which the next chunk of a chained run imports.
+# KFP allows pipeline outputs only outside an exit handler, so a pipeline compiled for a cluster
+# returns the run id alone and `sdar submit` reads the artifacts from the run's task details.
+ChunkOutputs = NamedTuple(
+    "ChunkOutputs", [("run_id", str), ("checkpoint", Model), ("start_model", Model)]
+)
+
+
+def _hands_on(o: PipelineOptions) -> bool:
+    return bool(o.rounds) and not o.exit_handler
 
 
 def _tracking_task(
@@ -481,7 +515,9 @@ def _trimmed(pipeline_fn: Callable[..., Any], o: PipelineOptions, used: set[str]
     def pipeline(*values: Any) -> Any:
         return pipeline_fn(**dict(zip(names, values, strict=True)), **unused)
 
-    pipeline.__signature__ = inspect.signature(pipeline_fn).replace(parameters=params)
+    returns = ChunkOutputs if _hands_on(o) else str
+    signature = inspect.signature(pipeline_fn)
+    pipeline.__signature__ = signature.replace(parameters=params, return_annotation=returns)
     return pipeline
 
 
@@ -493,9 +529,10 @@ def _stages(
     games_uri: str,
     start_model_uri: str,
     **params: Any,
-) -> None:
+) -> dict[str, Any]:
     """Add every task after start_tracking; `params` are the stage configs and `tracking_uri`,
-    `run_id` (the MLflow run every stage logs into)."""
+    `run_id` (the MLflow run every stage logs into). Return the final checkpoint and the start
+    model (output channels; empty without rounds)."""
     eval_config = params["eval_config"]
     configs = {k: v for k, v in params.items() if k.endswith("_config")}
     common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
@@ -523,13 +560,14 @@ def _stages(
         start_model, start = _start(o, model.output, games.output, evaluation, common, params)
         first_model = start_model
     if not o.rounds:
-        return
+        return {}
     final_model = _rounds(
         o, algo, first_model, games.output, index.outputs["skill_index"],
         start=start_model, **configs, **common,
     )  # fmt: skip
+    ends = {"checkpoint": final_model, "start_model": start_model}
     if not o.ends_run:  # the next chunk evaluates (module docstring: chained runs)
-        return
+        return ends
     final = _task(
         evaluate, "evaluate", "evaluate final checkpoint", o,
         model=final_model, base_model=start_model, label="final", round=o.run_rounds,
@@ -537,6 +575,7 @@ def _stages(
     )  # fmt: skip
     if start is not None:
         final.after(start)  # its before/after plot reads the start evaluation
+    return ends
 
 
 def _start(o: PipelineOptions, model: Any, games: Any, evaluation: dict, common: dict, params):

@@ -10,7 +10,14 @@ from typing import Any
 
 from sdar_core.errors import ArtifactError
 
-__all__ = ["submit_pipeline"]
+__all__ = ["make_client", "submit_pipeline"]
+
+
+def make_client(*, host: str, namespace: str | None = None, token: str | None = None) -> Any:
+    """A kfp.Client for `host` (it checks the server's health here)."""
+    import kfp
+
+    return kfp.Client(host=host, namespace=namespace, existing_token=token)
 
 
 def submit_pipeline(
@@ -28,12 +35,10 @@ def submit_pipeline(
     `namespace` is the Kubeflow profile namespace of a multi-user server; `token` a bearer token
     (e.g. a service-account token) sent with every request.
     """
-    import kfp
-
     path = Path(package)
     if not path.is_file():
         raise ArtifactError(f"no compiled pipeline at {path}: run `sdar compile` first")
-    client = kfp.Client(host=host, namespace=namespace, existing_token=token)
+    client = make_client(host=host, namespace=namespace, token=token)
     run = client.create_run_from_pipeline_package(
         str(path),
         arguments=arguments,

@@ -28,6 +28,14 @@ def compile_(
     rounds: Annotated[
         int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
     ] = None,
+    rounds_per_run: Annotated[
+        int | None,
+        typer.Option(
+            help="compile the rounds as a chain of pipelines of at most K rounds: OUT-1ofN.yaml "
+            "... and OUT.chain.json for sdar submit [default: the recipe's rounds_per_run, else "
+            "the largest K whose Argo Workflows fit the budget, where the estimator is installed]"
+        ),
+    ] = None,
     warm_start: Annotated[
         bool | None,
         typer.Option(
@@ -76,7 +84,8 @@ def compile_(
         ),
     ] = None,
 ) -> None:
-    """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
+    """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file (a
+    long run: a chain of them, pipelines/chain.py)."""
     package_module = pipelines()
     selector = None
     if gpu_node_selector:
@@ -102,11 +111,17 @@ def compile_(
         "gpu_toleration": gpu_toleration,
     }
     if recipe is not None:
-        options = pipelines("pipelines.recipe").recipe_options(recipe, **flags)
+        recipe_module = pipelines("pipelines.recipe")
+        options = recipe_module.recipe_options(recipe, **flags)
+        if rounds_per_run is None:
+            rounds_per_run = recipe_module.load_recipe(recipe).rounds_per_run
     else:
         given = {name: value for name, value in flags.items() if value is not None}
         options = package_module.PipelineOptions(**given)
-    typer.echo(package_module.compile_pipeline(options, out))
+    for path in pipelines("pipelines.chain").compile_chain(
+        options, out, rounds_per_run=rounds_per_run
+    ):
+        typer.echo(path)
     from components.images import unpublished_registry_warning
 
     warning = unpublished_registry_warning()
@@ -115,7 +130,13 @@ def compile_(
 
 
 def submit(
-    package: Annotated[Path, typer.Argument(help="compiled pipeline YAML (sdar compile)")],
+    package: Annotated[
+        Path,
+        typer.Argument(
+            help="compiled pipeline YAML, or a chain's OUT.chain.json (sdar compile): its runs "
+            "are submitted one after another, each from the previous one's final checkpoint"
+        ),
+    ],
     host: Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8888")],
     model_uri: Annotated[
         str | None,
@@ -153,6 +174,16 @@ def submit(
             help="bearer token for a multi-user server (or $KFP_TOKEN) [default: none]",
         ),
     ] = None,
+    chain_state: Annotated[
+        Path | None,
+        typer.Option(
+            help="a chain's state file: submitting again with it picks the chain up where it "
+            "stopped [default: ./<chain>.<run name>.state.json]"
+        ),
+    ] = None,
+    run_timeout: Annotated[
+        int, typer.Option(help="a chain's wait for each of its runs, in seconds")
+    ] = 7 * 24 * 3600,
 ) -> None:
     """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client). Where the model
     or data URI is a folder readable here, its content hash goes into the MLflow run."""
@@ -181,6 +212,9 @@ def submit(
     notes = _object_store_notes(arguments.get("model_uri"), arguments.get("games_uri"))
     for note in notes + _secret_notes(package):
         typer.echo(note, err=True)
+    if package.name.endswith(".chain.json"):
+        _submit_chain(package, host, arguments, run_name, experiment, namespace, token, chain_state, run_timeout)
+        return
     run_id = pipelines("pipelines.submit").submit_pipeline(
         package,
         host=host,
@@ -191,6 +225,22 @@ def submit(
         token=token,
     )
     typer.echo(f"KFP run id: {run_id}")
+
+
+def _submit_chain(
+    manifest: Path, host, arguments, run_name, experiment, namespace, token, state, timeout
+) -> None:
+    """Submit (or pick up) the chain of `manifest` (pipelines/chain_submit.py)."""
+    chain = pipelines("pipelines.chain_submit")
+    client = pipelines("pipelines.submit").make_client(host=host, namespace=namespace, token=token)
+    try:
+        chain.submit_chain(
+            manifest, client, arguments=arguments, run_name=run_name, experiment=experiment,
+            state_path=state, timeout_s=timeout, echo=typer.echo,
+        )  # fmt: skip
+    except chain.ChainFailed as failed:
+        typer.echo(f"error: {failed}", err=True)
+        raise typer.Exit(1) from None
 
 
 # KFP's launcher reads s3:// and gs:// imports with the credentials the `kfp-launcher` ConfigMap

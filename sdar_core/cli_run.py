@@ -46,6 +46,13 @@ def run(
     rounds: Annotated[
         int | None, typer.Option(help="rounds R [default: 2; 0 for presets that do not train]")
     ] = None,
+    rounds_per_run: Annotated[
+        int | None,
+        typer.Option(
+            help="run the rounds as a chain of pipeline runs of at most this many rounds, each "
+            "from the previous one's final checkpoint, as a cluster run does [default: one run]"
+        ),
+    ] = None,
     warm_start: Annotated[
         bool | None,
         typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
@@ -92,6 +99,7 @@ def run(
         "env": env,
         "world": world,
         "rounds": rounds,
+        "rounds_per_run": rounds_per_run,
         "warm_start": warm_start,
         "n_train_games": n_train_games,
         "n_valid_games": n_valid_games,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.errors import ConfigError
 from sdar_core.evaluation.config import EvalConfig
-from sdar_core.limits import Count
+from sdar_core.limits import Count, OptionalCount
 from sdar_core.models.shape import TinyModelConfig
 from sdar_core.rollout.config import RolloutConfig
 from sdar_core.skills.index import IndexConfig
@@ -193,6 +193,11 @@ class RunConfig(BaseModel):
     algorithm: str = Field(default="sdar", description="preset name (sdar algorithms)")
     env: str = "alfworld"
     rounds: Count = Field(default=2, description="rollout -> teacher -> update rounds (R)")
+    rounds_per_run: OptionalCount = Field(
+        default=None,
+        description="run the rounds as a chain of pipeline runs of at most this many rounds "
+        "each, as on a cluster (pipelines.sdar_pipeline.split_run); None: one pipeline run",
+    )
     warm_start: bool = Field(default=False, description="supervised warm start on expert play")
     n_train_games: Count = Field(default=12, description="generated training games (ALFWorld)")
     n_valid_games: Count = Field(
