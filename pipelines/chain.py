@@ -109,7 +109,8 @@ def compile_chain(
     if len(chunks) == 1:
         written = [compile_pipeline(options, out)]
     else:
-        written = [compile_pipeline(c, p) for c, p in zip(chunks, chunk_paths(out, len(chunks)))]
+        paths = chunk_paths(out, len(chunks))
+        written = [compile_pipeline(c, p) for c, p in zip(chunks, paths, strict=True)]
     if estimator is not None:
         _check_budget(options, written, estimator, k)
     _remove_stale_chunks(out, keep=set(written))
@@ -172,7 +173,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         chunks = [dict(c) | {"package": path.parent / c["package"]} for c in data["chunks"]]
         data["total_rounds"], data["start_model_task"]  # noqa: B018 - required keys
     except (KeyError, TypeError):
-        raise ConfigError(f"{path} is not a chain manifest: compile it again with sdar compile")
+        raise ConfigError(
+            f"{path} is not a chain manifest: compile it again with sdar compile"
+        ) from None
     for chunk in chunks:
         if not chunk["package"].is_file():
             raise ConfigError(f"{path}: chunk file {chunk['package']} is missing: compile again")

@@ -129,42 +129,50 @@ def submit_chain(
     state = _load_state(path, manifest_file, arguments, run_name)
     records = state["chunks"]
     n = len(manifest["chunks"])
-    records.extend({"kfp_run_id": None, "status": None, "checkpoint_uri": None} for _ in range(n - len(records)))
+    records.extend(
+        {"kfp_run_id": None, "status": None, "checkpoint_uri": None}
+        for _ in range(n - len(records))
+    )
     write_text_atomic(path, json.dumps(state, indent=1) + "\n")
     echo(f"chain {state['chain_id']}: {n} runs; state in {path}")
-    for i, (chunk, record) in enumerate(zip(manifest["chunks"], records, strict=True)):
-        label = f"run {i + 1} of {n} (rounds {chunk['first_round']}-{chunk['first_round'] + chunk['rounds'] - 1})"
-        if record["status"] == "SUCCEEDED":
-            echo(f"{label}: done (KFP run {record['kfp_run_id']})")
-            continue
-        if record["kfp_run_id"] is None or record["status"] in _FINAL:  # new, or failed: submit
-            given = _chunk_arguments(state, i, arguments)
-            run = client.create_run_from_pipeline_package(
-                str(chunk["package"]),
-                arguments=given,
-                run_name=f"{run_name} ({i + 1}/{n})",
-                experiment_name=experiment,
-                enable_caching=True,
-            )
-            record.update(kfp_run_id=run.run_id, status="RUNNING", checkpoint_uri=None)
-            write_text_atomic(path, json.dumps(state, indent=1) + "\n")
-            echo(f"{label}: submitted, KFP run {run.run_id}")
-        finished = client.wait_for_run_completion(record["kfp_run_id"], timeout_s)
-        record["status"] = _state(finished.state)
-        if record["status"] == "SUCCEEDED":
-            record["checkpoint_uri"] = output_uri(client, record["kfp_run_id"], chunk["checkpoint_task"])
-            if i == 0 and manifest["start_model_task"]:
-                state["start_model_uri"] = output_uri(
-                    client, record["kfp_run_id"], manifest["start_model_task"]
-                )
-        write_text_atomic(path, json.dumps(state, indent=1) + "\n")
-        if record["status"] != "SUCCEEDED":
-            raise ChainFailed(
-                f"{label} ended {record['status']} (KFP run {record['kfp_run_id']}): fix the cause "
-                f"and run the same sdar submit again; it resubmits this run alone ({path})"
-            )
-        echo(f"{label}: succeeded")
+    for i, chunk in enumerate(manifest["chunks"]):
+        first, last = chunk["first_round"], chunk["first_round"] + chunk["rounds"] - 1
+        label = f"run {i + 1} of {n} (rounds {first}-{last})"
+        _run_chunk(client, manifest, state, i, label, path, run_name, experiment, timeout_s, echo)
     return state
+
+
+def _run_chunk(client, manifest, state, i, label, path, run_name, experiment, timeout_s, echo):
+    """Chunk i: skip it when done, else submit it (new, or failed before) or wait for the run
+    it has, then record its status and checkpoint URI; ChainFailed unless it succeeded."""
+    chunk, record, n = manifest["chunks"][i], state["chunks"][i], len(manifest["chunks"])
+    if record["status"] == "SUCCEEDED":
+        echo(f"{label}: done (KFP run {record['kfp_run_id']})")
+        return
+    if record["kfp_run_id"] is None or record["status"] in _FINAL:  # new, or failed: submit
+        run = client.create_run_from_pipeline_package(
+            str(chunk["package"]),
+            arguments=_chunk_arguments(state, i, state["arguments"]),
+            run_name=f"{run_name} ({i + 1}/{n})",
+            experiment_name=experiment,
+            enable_caching=True,
+        )
+        record.update(kfp_run_id=run.run_id, status="RUNNING", checkpoint_uri=None)
+        write_text_atomic(path, json.dumps(state, indent=1) + "\n")
+        echo(f"{label}: submitted, KFP run {run.run_id}")
+    run_id = record["kfp_run_id"]
+    record["status"] = _state(client.wait_for_run_completion(run_id, timeout_s).state)
+    if record["status"] == "SUCCEEDED":
+        record["checkpoint_uri"] = output_uri(client, run_id, chunk["checkpoint_task"])
+        if i == 0 and manifest["start_model_task"]:
+            state["start_model_uri"] = output_uri(client, run_id, manifest["start_model_task"])
+    write_text_atomic(path, json.dumps(state, indent=1) + "\n")
+    if record["status"] != "SUCCEEDED":
+        raise ChainFailed(
+            f"{label} ended {record['status']} (KFP run {run_id}): fix the cause and run the "
+            f"same sdar submit again; it resubmits this run alone ({path})"
+        )
+    echo(f"{label}: succeeded")
 
 
 def _chunk_arguments(state: dict, i: int, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -270,7 +270,10 @@ def _check_stage_configs(options: PipelineOptions, algo: Any) -> None:
         fields = merged[param]
         _check_field_names(param, cls, fields)
         if param == "update_config" and algo.trains:  # as the update stage completes it
-            fields = fields | {"algorithm": options.algorithm, "total_iterations": options.run_rounds}
+            fields = fields | {
+                "algorithm": options.algorithm,
+                "total_iterations": options.run_rounds,
+            }
         try:
             built[param] = cls.model_validate(fields)
         except ValidationError as err:
@@ -422,9 +425,10 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
 # the run's start model (the KL reference), which the next chunk of a chained run imports.
 # KFP allows pipeline outputs only outside an exit handler, so a pipeline compiled for a cluster
 # returns the run id alone and `sdar submit` reads the artifacts from the run's task details.
-ChunkOutputs = NamedTuple(
-    "ChunkOutputs", [("run_id", str), ("checkpoint", Model), ("start_model", Model)]
-)
+class ChunkOutputs(NamedTuple):
+    run_id: str
+    checkpoint: Model
+    start_model: Model
 
 
 def _hands_on(o: PipelineOptions) -> bool:

@@ -213,7 +213,17 @@ def submit(
     for note in notes + _secret_notes(package):
         typer.echo(note, err=True)
     if package.name.endswith(".chain.json"):
-        _submit_chain(package, host, arguments, run_name, experiment, namespace, token, chain_state, run_timeout)
+        _submit_chain(
+            package,
+            host,
+            arguments,
+            run_name,
+            experiment,
+            namespace,
+            token,
+            chain_state,
+            run_timeout,
+        )
         return
     run_id = pipelines("pipelines.submit").submit_pipeline(
         package,

@@ -65,7 +65,10 @@ class FakeKfp:
 
     def _call_api(self, path, method, path_params, **kwargs):
         assert path == "/apis/v2beta1/artifacts/{artifact_id}" and method == "GET"
-        return {"artifact_id": path_params["artifact_id"], "uri": self.artifacts[path_params["artifact_id"]]}
+        return {
+            "artifact_id": path_params["artifact_id"],
+            "uri": self.artifacts[path_params["artifact_id"]],
+        }
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +101,12 @@ def test_each_chunk_starts_from_the_previous_checkpoint(chain, tmp_path):
     chain_ids = {r["arguments"]["chain_id"] for r in runs}
     assert chain_ids == {state["chain_id"]}
     assert runs[0]["arguments"] == ARGS | {"chain_id": state["chain_id"]}
-    assert runs[1]["arguments"]["model_uri"] == "minio://mlpipeline/kfp-1/round 1: update/checkpoint"
-    assert runs[2]["arguments"]["model_uri"] == "minio://mlpipeline/kfp-2/round 3: update/checkpoint"
+    assert (
+        runs[1]["arguments"]["model_uri"] == "minio://mlpipeline/kfp-1/round 1: update/checkpoint"
+    )
+    assert (
+        runs[2]["arguments"]["model_uri"] == "minio://mlpipeline/kfp-2/round 3: update/checkpoint"
+    )
     for later in runs[1:]:  # the KL reference stays the run's start model; hashes logged once
         assert later["arguments"]["start_model_uri"] == ARGS["model_uri"]
         assert "inputs_json" not in later["arguments"]

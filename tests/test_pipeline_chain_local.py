@@ -27,7 +27,9 @@ def _history(result) -> dict[str, list[tuple[int, float]]]:
     mlflow_client = client(result.tracking_uri)
     names = mlflow_client.get_run(result.run_id).data.metrics
     return {
-        name: sorted((p.step, p.value) for p in mlflow_client.get_metric_history(result.run_id, name))
+        name: sorted(
+            (p.step, p.value) for p in mlflow_client.get_metric_history(result.run_id, name)
+        )
         for name in names
         if not name.endswith("duration_s") and "seconds" not in name and "per_s" not in name
     }

@@ -1,6 +1,7 @@
 """The cluster recipe (pipelines/recipes/qwen2.5-3b-alfworld.json): compiling it gives exactly
-the committed YAMLs (`make recipes` writes them), which carry the authors' settings of the
-paper's ALFWorld row; a wrong recipe field is refused in one line that names it and the fix."""
+the committed YAMLs (`make recipes` writes them: a chain of 3 pipelines of 50 rounds and its
+manifest, pipelines/chain.py), which together train the 150 rounds with the authors' settings of
+the paper's ALFWorld row; a wrong recipe field is refused in one line that names it and the fix."""
 
 import json
 import os
@@ -20,14 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "pipelines" / "recipes"
 RECIPE = RECIPES / "qwen2.5-3b-alfworld.json"
 ROUNDS = 150  # the authors' trainer.total_epochs=150 over one batch of 16 tasks: 150 iterations
+CHUNKS = 3  # runs of 50 rounds: each Argo Workflow well under the budget (pipelines/chain.py)
 
 
-def committed(algorithm: str) -> Path:
-    return RECIPES / f"qwen2.5-3b-alfworld-{algorithm}.yaml"
+def committed(algorithm: str) -> list[Path]:
+    """The chunk files in order, then the chain's manifest."""
+    stem = f"qwen2.5-3b-alfworld-{algorithm}"
+    chunks = [RECIPES / f"{stem}-{i}of{CHUNKS}.yaml" for i in range(1, CHUNKS + 1)]
+    return [*chunks, RECIPES / f"{stem}.chain.json"]
 
 
-def spec_of(algorithm: str) -> dict:
-    return next(yaml.load_all(committed(algorithm).read_text(), Loader=yaml.CSafeLoader))
+def specs_of(algorithm: str) -> list[dict]:
+    return [
+        next(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
+        for path in committed(algorithm)[:-1]
+    ]
 
 
 # Compiled by a script file in a fresh interpreter: kfp calls inspect.stack() in every task
@@ -36,11 +44,12 @@ def spec_of(algorithm: str) -> dict:
 # graph takes ~60 s instead of ~5 s.
 _COMPILE = """
 import sys
-from pipelines import compile_pipeline
-from pipelines.recipe import recipe_options
+from pipelines.chain import compile_chain
+from pipelines.recipe import load_recipe, recipe_options
 for algorithm in ("sdar", "grpo"):
     options = recipe_options(sys.argv[1], algorithm=algorithm)
-    compile_pipeline(options, f"{sys.argv[2]}/{algorithm}.yaml")
+    k = load_recipe(sys.argv[1]).rounds_per_run
+    compile_chain(options, f"{sys.argv[2]}/qwen2.5-3b-alfworld-{algorithm}.yaml", rounds_per_run=k)
 """
 
 
@@ -56,29 +65,53 @@ def recompiled(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
 def test_compiling_the_recipe_gives_the_committed_yaml(recompiled, algorithm):
-    text = committed(algorithm).read_text()
-    if GPU_IMAGE not in text:
+    paths = committed(algorithm)
+    if GPU_IMAGE not in paths[0].read_text():
         pytest.skip("SDAR_IMAGE_REGISTRY is set; the committed YAMLs use the default registry")
-    fresh = (recompiled / f"{algorithm}.yaml").read_text()
-    assert fresh == text, "the recipe or the pipeline changed: run `make recipes` and commit"
+    fresh = sorted(p.name for p in recompiled.glob(f"qwen2.5-3b-alfworld-{algorithm}*"))
+    assert fresh == sorted(p.name for p in paths)
+    for path in paths:
+        assert (recompiled / path.name).read_text() == path.read_text(), (
+            f"{path.name}: the recipe or the pipeline changed: run `make recipes` and commit"
+        )
 
 
 @pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
 def test_the_committed_yaml_carries_the_authors_settings(algorithm):
-    spec = spec_of(algorithm)
-    assert "Base model: Qwen/Qwen2.5-3B-Instruct." in spec["pipelineInfo"]["description"]
-    assert spec["pipelineInfo"]["name"] == f"sdar-alfworld-{algorithm}-r{ROUNDS}"
-    executors = spec["deploymentSpec"]["executors"]
-    gpus = {
-        name: int(e["container"]["resources"]["accelerator"]["count"])
-        for name, e in executors.items()
-        if "accelerator" in e.get("container", {}).get("resources", {})
-    }
-    updates = [n for n in gpus if n.startswith("exec-sdar-update")]
-    teachers = [n for n in gpus if n.startswith("exec-score-teacher")]
-    assert len(updates) == ROUNDS and {gpus[n] for n in updates} == {8}
+    specs = specs_of(algorithm)
+    starts = range(0, ROUNDS, ROUNDS // CHUNKS)
+    for spec, first in zip(specs, starts, strict=True):
+        assert "Base model: Qwen/Qwen2.5-3B-Instruct." in spec["pipelineInfo"]["description"]
+        last = first + ROUNDS // CHUNKS - 1
+        assert (
+            spec["pipelineInfo"]["name"]
+            == f"sdar-alfworld-{algorithm}-r{ROUNDS}-rounds-{first}-{last}"
+        )
+    updates, teachers = [], []
+    for spec in specs:
+        executors = spec["deploymentSpec"]["executors"]
+        gpus = {
+            name: int(e["container"]["resources"]["accelerator"]["count"])
+            for name, e in executors.items()
+            if "accelerator" in e.get("container", {}).get("resources", {})
+        }
+        updates += [gpus[n] for n in gpus if n.startswith("exec-sdar-update")]
+        teachers += [n for n in gpus if n.startswith("exec-score-teacher")]
+        others = {gpus[n] for n in gpus if not n.startswith("exec-sdar-update")}
+        assert others == {1}  # rollouts, teacher, evaluation
+    assert len(updates) == ROUNDS and set(updates) == {8}  # the chunks train the 150 rounds
     assert len(teachers) == (ROUNDS if algorithm == "sdar" else 0)
-    assert {gpus[n] for n in gpus if n not in updates} == {1}  # rollouts, teacher, evaluation
+    # every round once, in order, each update told the run's length (the schedule continues)
+    rounds = [
+        (task["taskInfo"]["name"], task["inputs"]["parameters"]["total_rounds"])
+        for spec in specs
+        for component in spec["components"].values()
+        for task in component.get("dag", {}).get("tasks", {}).values()
+        if task["taskInfo"]["name"].endswith(": update")
+    ]
+    assert sorted(name for name, _ in rounds) == sorted(f"round {r}: update" for r in range(ROUNDS))
+    assert {total["runtimeValue"]["constant"] for _, total in rounds} == {ROUNDS}
+    spec = specs[0]
     params = spec["root"]["inputDefinitions"]["parameters"]
     config = {
         name: json.loads(params[name]["defaultValue"])
@@ -168,3 +201,13 @@ def test_flags_override_the_recipe(tmp_path):
     assert spec["pipelineInfo"]["name"] == "sdar-alfworld-sdar-r2"
     update = spec["deploymentSpec"]["executors"]["exec-sdar-update"]["container"]["resources"]
     assert update["accelerator"]["count"] == "1"
+
+
+@pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
+def test_every_committed_run_fits_the_workflow_budget(algorithm):
+    """Each chunk's Argo Workflow, as the KFP backend would build it, is under the budget
+    (pipelines/argo_size.py estimates it from the IR; no cluster is reachable here)."""
+    argo_size = pytest.importorskip("pipelines.argo_size")
+    for path in committed(algorithm)[:-1]:
+        size = argo_size.estimate_workflow_bytes(path)
+        assert size <= argo_size.WORKFLOW_BUDGET_BYTES, f"{path.name}: ~{size:,} bytes"

@@ -193,7 +193,6 @@ def index_stage(env: str, out_dir: str, config_json: str, tracking: Tracking) ->
     """Index the skills bundled for `env` (or the bundled library the config names)."""
     from sdar_core.skills import IndexConfig, build_index, bundled_skills_dir
     from sdar_core.skills.index import read_manifest
-
     from sdar_core.tracking import flatten_metrics
 
     config = parse_config(IndexConfig, config_json)
