@@ -75,10 +75,12 @@ def test_the_compiled_preflight_takes_every_path_of_the_cluster_run():
     assert update["trainer_state"] == "resume"  # round 1 resumes round 0's optimizer state
 
 
-@pytest.mark.parametrize("recipe", ["qwen2.5-0.5b-alfworld-preflight", "qwen2.5-3b-alfworld"])
-def test_cluster_recipes_recompute_old_logprobs_with_the_training_engine(recipe):
+@pytest.mark.parametrize(
+    "compiled", ["qwen2.5-0.5b-alfworld-preflight-{}.yaml", "qwen2.5-3b-alfworld-{}-1of3.yaml"]
+)  # the 3B recipe is a chain of runs (pipelines/chain.py): its first
+def test_cluster_recipes_recompute_old_logprobs_with_the_training_engine(compiled):
     for algorithm in ("sdar", "grpo"):
-        spec = spec_of(RECIPES / f"{recipe}-{algorithm}.yaml")
+        spec = spec_of(RECIPES / compiled.format(algorithm))
         update = json.loads(
             spec["root"]["inputDefinitions"]["parameters"]["update_config"]["defaultValue"]
         )
