@@ -447,12 +447,12 @@ def _tracking_task(
     """The task whose output is the MLflow run id: start_tracking creates the run (and, in the
     first chunk of a chain, tags it with the chain's id); a later chunk continues the run that
     carries its chain's tag (continue_chain)."""
-    if o.continues_run:
+    if o.continues_run:  # never from the cache: a resubmitted chunk marks the run RUNNING again
         return _task(
             continue_chain, "start_tracking", "continue MLflow run", o,
             tracking_uri=tracking["tracking_uri"], experiment=tracking["experiment"],
             chain_id=chain_id, first_round=o.first_round,
-        )  # fmt: skip
+        ).set_caching_options(False)  # fmt: skip
     track = _task(
         start_tracking, "start_tracking", "start MLflow run", o,
         algorithm=o.algorithm, env=o.env, rounds=o.run_rounds, warm_start=o.warm_start,

@@ -210,7 +210,10 @@ def submit(
             raise typer.BadParameter(f"--param {item!r}: write NAME=VALUE")
         arguments[name] = value
     notes = _object_store_notes(arguments.get("model_uri"), arguments.get("games_uri"))
-    for note in notes + _secret_notes(package):
+    first = package
+    if package.name.endswith(".chain.json") and package.is_file():  # the chain's first run
+        first = pipelines("pipelines.chain").read_manifest(package)["chunks"][0]["package"]
+    for note in notes + _secret_notes(first):
         typer.echo(note, err=True)
     if package.name.endswith(".chain.json"):
         _submit_chain(
