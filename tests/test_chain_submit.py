@@ -167,3 +167,31 @@ def test_a_state_file_of_other_arguments_is_refused(chain, tmp_path):
     with pytest.raises(ConfigError, match="belongs to another chain or other arguments"):
         submit_chain(chain, _fake(chain), arguments=other, run_name="r", state_path=state_path,
                      echo=lambda _: None)  # fmt: skip
+
+
+def test_the_commands_compile_and_submit_a_chain(tmp_path, monkeypatch, capsys):
+    """`sdar compile --rounds-per-run` writes the chain; `sdar submit OUT.chain.json` runs it
+    (kfp.Client replaced by the fake) and a second call finds every run done."""
+    from pipelines import submit as submit_module
+    from sdar_core.cli import main
+
+    out = tmp_path / "grpo.yaml"
+    args = ["--algorithm", "grpo", "--rounds", "3", "--profile", "local"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compile", str(out), *args, "--rounds-per-run", "2"])
+    assert exit_info.value.code in (0, None)
+    manifest = tmp_path / "grpo.chain.json"
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "grpo-1of2.yaml"), str(tmp_path / "grpo-2of2.yaml"), str(manifest),
+    ]  # fmt: skip
+    fake = _fake(manifest)
+    monkeypatch.setattr(submit_module, "make_client", lambda **_: fake)
+    state = str(tmp_path / "s.json")
+    submit = ["submit", str(manifest), "--host", "http://kfp", "--model", "minio://m",
+              "--data", "minio://d", "--run-name", "r", "--chain-state", state]  # fmt: skip
+    for _ in range(2):
+        with pytest.raises(SystemExit) as exit_info:
+            main(submit)
+        assert exit_info.value.code in (0, None)
+    assert list(fake.runs) == ["kfp-1", "kfp-2"]
+    assert "run 2 of 2 (rounds 2-2): done (KFP run kfp-2)" in capsys.readouterr().out
