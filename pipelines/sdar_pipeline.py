@@ -27,6 +27,23 @@ so a pipeline that names one needs it to exist) and a PVC mounted at /data on th
 it (PVC_STAGES: the update, whose `state_dir` may live there; one task at a time, so a
 ReadWriteOnce volume never has two nodes attached).
 
+Chained runs: a long run is several pipelines (Argo refuses a Workflow of 150 unrolled rounds;
+pipelines/chain.py). `first_round` and `total_rounds` make a chunk that runs rounds first_round
+.. first_round + rounds - 1 of a run of total_rounds: round indices and every update's
+`total_rounds` are the run's, so schedules (learning rate, RLSD's λ) continue across chunks. A
+chained pipeline takes a `chain_id` parameter. The first chunk runs as a whole run starts (warm
+start, start evaluation) and tags its MLflow run with the chain id (join_chain); a later chunk
+imports the previous chunk's final checkpoint (`model_uri`) and the run's start model
+(`start_model_uri`, the KL reference and LoRA base of every round) and continues the MLflow run
+that carries its chain's tag (continue_chain). Only the chunk that ends the run evaluates the
+final checkpoint (which marks the run FINISHED); the exit handler of any other chunk marks the
+run FAILED / KILLED when the chunk fails or is cancelled and leaves it RUNNING when it succeeds.
+Chunks do not evaluate their last checkpoint: an evaluation per chunk costs time and would add
+points to the run's history that one pipeline would not have. Embedded, a pipeline that trains
+returns (run id, final checkpoint, start model), from which the runner starts the next chunk;
+compiled for a cluster it returns the run id alone (KFP allows pipeline outputs only outside an
+exit handler), and `sdar submit` reads the artifacts from the run (pipelines/chain_submit.py).
+
 With LoRA an update writes only the adapter, which names its base by local path; every stage
 that loads a checkpoint of the rounds takes the run's starting checkpoint as its `base_model`
 input (the update as its `reference`), and KFP's launcher downloads an artifact to the same
