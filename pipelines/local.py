@@ -26,6 +26,13 @@ task is reused its outputs are checked against their checksums, and a damaged on
 the folders that killed attempts left half written are removed first (pipelines/cache.py).
 `resume=False` (`sdar run --no-resume`) starts a new MLflow run in which every stage runs.
 `LocalRunResult.executed` lists the tasks that ran (the others came from the cache).
+
+Chaining (`sdar run --rounds-per-run K`, RunConfig.rounds_per_run): the rounds run as the chunks a
+cluster run is compiled into (pipelines/sdar_pipeline.py: chained runs), one kfp.local pipeline
+run after another, each later one from the previous one's final checkpoint output, all into one
+MLflow run whose chain id is the run name. The run key covers K, so a chain never resumes a
+run of one pipeline (or the reverse); resuming a chain reuses every finished task of every
+chunk, as for one pipeline.
 """
 
 import contextlib
