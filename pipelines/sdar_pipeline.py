@@ -55,7 +55,7 @@ from components import (
     warmstart_sft,
 )
 from pipelines.kfp_speed import faster_kfp
-from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, Profile
+from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, SHM_MOUNT, Profile
 from sdar_core.errors import ConfigError
 from sdar_core.limits import check_limit, check_whole_number, overrides
 
@@ -214,13 +214,23 @@ def _check_field_names(param: str, cls: Any, fields: Mapping[str, Any]) -> None:
 
 
 def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> Any:
-    """Display name, resources, image, retries, caching, secret and PVC of one task."""
+    """Display name, resources, image, /dev/shm, timeout, retries, caching, secret and PVC of
+    one task (pipelines/profiles.py says why each)."""
     res = PROFILES[options.profile][stage]
     task.set_display_name(label)
     task.set_cpu_request(res.cpu).set_memory_request(res.memory)
-    # limits equal to the requests: a stage that outgrows them is stopped, not its neighbours
-    task.set_cpu_limit(res.cpu).set_memory_limit(res.memory)
+    # a memory limit equal to the request: a stage that outgrows it is stopped, not its
+    # neighbours; no CPU limit where the profile says so (CFS throttling: profiles.py)
+    task.set_memory_limit(res.memory)
+    if res.cpu_limit_value() is not None:
+        task.set_cpu_limit(res.cpu_limit_value())
     task.set_container_image(res.image)
+    if res.shm is not None:
+        kubernetes.empty_dir_mount(
+            task, volume_name="dshm", mount_path=SHM_MOUNT, medium="Memory", size_limit=res.shm
+        )
+    if res.timeout_s is not None:
+        kubernetes.set_timeout(task, res.timeout_s)
     gpus = options.num_gpus if res.gpus == "num_gpus" else res.gpus
     if gpus:
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(str(gpus))

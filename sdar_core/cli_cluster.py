@@ -153,6 +153,14 @@ def submit(
             help="bearer token for a multi-user server (or $KFP_TOKEN) [default: none]",
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="run every task again, even where a cached result matches [default: caching on, "
+            "a re-submission resumes after the last finished stage]",
+        ),
+    ] = False,
 ) -> None:
     """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client). Where the model
     or data URI is a folder readable here, its content hash goes into the MLflow run."""
@@ -189,6 +197,7 @@ def submit(
         experiment=experiment,
         namespace=namespace,
         token=token,
+        enable_caching=not no_cache,
     )
     typer.echo(f"KFP run id: {run_id}")
 
