@@ -76,7 +76,9 @@ def compile_(
         ),
     ] = None,
 ) -> None:
-    """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file."""
+    """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file, then
+    print its plan: runs, tasks and estimated Argo Workflow size, GPUs per stage, bytes through
+    artifact storage per round and an estimated round time (pipelines/plan.py)."""
     package_module = pipelines()
     selector = None
     if gpu_node_selector:
@@ -101,12 +103,17 @@ def compile_(
         "gpu_node_selector": selector,
         "gpu_toleration": gpu_toleration,
     }
+    plan_model = model  # a model folder here gives the plan its parameter count
     if recipe is not None:
         options = pipelines("pipelines.recipe").recipe_options(recipe, **flags)
+        plan_model = pipelines("pipelines.recipe").load_recipe(recipe).model
     else:
         given = {name: value for name, value in flags.items() if value is not None}
         options = package_module.PipelineOptions(**given)
-    typer.echo(package_module.compile_pipeline(options, out))
+    package = package_module.compile_pipeline(options, out)
+    typer.echo(package)
+    plan = pipelines("pipelines.plan")
+    typer.echo(plan.format_plan(plan.plan([(package, options)], model=plan_model)))
     from components.images import unpublished_registry_warning
 
     warning = unpublished_registry_warning()
