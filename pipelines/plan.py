@@ -278,9 +278,11 @@ def format_plan(p: Plan) -> str:
     if p.round_time:
         parts = ", ".join(f"{t.part} {t.seconds:,.0f} s on {t.gpus} GPU(s)" for t in p.round_time)
         total = p.round_seconds * p.rounds
+        span = f"{total / 3600:,.1f} h" if total >= 3600 else f"{total / 60:,.0f} min"
         lines.append(
-            f"  round time ~{p.round_seconds:,.0f} s ({parts}); {p.rounds} rounds ~"
-            f"{total / 3600:,.1f} h. ESTIMATED from the authors' 3B step on 4 A100s "
-            "(ZJU-REAL/SDAR#51), scaled by parameters, episodes x steps and GPUs; not measured"
+            f"  round time ~{p.round_seconds:,.0f} s ({parts}); {p.rounds} rounds ~{span}. "
+            "ESTIMATED from the authors' 3B step on 4 A100s (ZJU-REAL/SDAR#51), scaled by "
+            "parameters, episodes x steps and GPUs; compute only (no model loading or "
+            "downloads); not measured"
         )
     return "\n".join(lines)
