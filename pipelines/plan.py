@@ -250,10 +250,11 @@ def format_plan(p: Plan) -> str:
     lines = [f"plan: {len(p.runs)} run(s), {p.rounds} round(s) in all"]
     budget_kib = WORKFLOW_BUDGET_BYTES // 1024
     for i, run in enumerate(p.runs, 1):
+        over = "; OVER the budget: the cluster refuses it" if run.budget_share > 1 else ""
         lines.append(
             f"  run {i}: {run.package.name}: {run.rounds} round(s), {run.tasks} tasks, Argo "
             f"Workflow ~{run.workflow_bytes / 1024:,.0f} KiB ({run.budget_share:.0%} of the "
-            f"{budget_kib:,} KiB budget; estimated)"
+            f"{budget_kib:,} KiB budget; estimated{over})"
         )
     gpus = ", ".join(f"{stage} {n}" for stage, n in p.stage_gpus.items())
     lines.append(f"  GPUs per stage: {gpus}")

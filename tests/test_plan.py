@@ -111,6 +111,16 @@ def test_compile_prints_the_plan_after_the_path(tmp_path):
     )
     assert "Qwen/Qwen2.5-0.5B-Instruct, 0.49 B parameters" in result.stdout
     assert "ESTIMATED" in result.stdout
+    assert "OVER the budget" not in result.stdout
+
+
+def test_a_run_over_the_budget_is_flagged(monkeypatch):
+    import pipelines.plan as plan_module
+
+    options = recipe_options(PREFLIGHT)
+    monkeypatch.setattr(plan_module, "_size", lambda docs: WORKFLOW_BUDGET_BYTES + 1)
+    text = format_plan(plan([(PREFLIGHT_YAML, options)]))
+    assert "(100% of the 900 KiB budget; estimated; OVER the budget" in text
 
 
 def test_compile_without_a_known_model_says_what_is_missing(tmp_path):
