@@ -29,7 +29,10 @@ while the run goes, which grows the object further (nodes are not counted here).
 
 Loops (parameter iterators), conditions and pod metadata are not modelled (SDAR's pipelines use
 none); tests/test_argo_size.py checks the estimate against the backend's own compiled workflows
-in kubeflow/pipelines test_data/compiled-workflows (tests/data/argo/README.md).
+in kubeflow/pipelines test_data/compiled-workflows (tests/data/argo/README.md). Backend 2.14.3
+(what scripts/local_run.sh installs) emits the same per-task steps and arguments, and shared
+driver and launcher templates about 2 KB smaller (checked against its argocompiler testdata),
+so there the estimate is about 2 KB high.
 """
 
 from __future__ import annotations
