@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from pipelines import argo_templates as templates
 from sdar_core.errors import ConfigError
 
 __all__ = ["WORKFLOW_BUDGET_BYTES", "emulate_workflow", "estimate_workflow_bytes", "go_json"]
@@ -53,20 +54,7 @@ __all__ = ["WORKFLOW_BUDGET_BYTES", "emulate_workflow", "estimate_workflow_bytes
 # for the API server's additions and the first status writes
 WORKFLOW_BUDGET_BYTES = 900 * 1024
 
-_DRIVER_IMAGE = "ghcr.io/kubeflow/kfp-driver:latest"
-_LAUNCHER_IMAGE = "ghcr.io/kubeflow/kfp-launcher:latest"
-_ML_PIPELINE = ("ml-pipeline.kubeflow.svc.cluster.local", "8887")
-_MLMD = ("metadata-grpc-service.kubeflow.svc.cluster.local", "8080")
 _DEFAULT_PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"
-_SCRATCH = [
-    ("kfp-launcher", "/kfp-launcher"),
-    ("gcs-scratch", "/gcs"),
-    ("s3-scratch", "/s3"),
-    ("minio-scratch", "/minio"),
-    ("dot-local-scratch", "/.local"),
-    ("dot-cache-scratch", "/.cache"),
-    ("dot-config-scratch", "/.config"),
-]
 _EXIT_STRATEGY = "ALL_UPSTREAM_TASKS_COMPLETED"
 _DUMMY_IMAGES = frozenset({"argostub/createpvc", "argostub/deletepvc"})
 
@@ -371,205 +359,32 @@ class _Compiler:
             "template": self._importer_template(),
         }
 
-    # --- the shared templates -----------------------------------------------------------------
-
-    def _common_args(self) -> list[str]:
-        return [
-            "--http_proxy", "", "--https_proxy", "", "--no_proxy", "",
-            "--ml_pipeline_server_address", _ML_PIPELINE[0],
-            "--ml_pipeline_server_port", _ML_PIPELINE[1],
-            "--mlmd_server_address", _MLMD[0], "--mlmd_server_port", _MLMD[1],
-            "--cache_disabled=false", "--log_level", "1", "--publish_logs", "true",
-            "--ml_pipeline_tls_enabled=false", "--metadata_tls_enabled=false",
-            "--ca_cert_path", "",
-        ]  # fmt: skip
-
-    def _run_args(self) -> list[str]:
-        return [
-            "--pipeline_name", self.name, "--run_id", "{{workflow.uid}}",
-            "--run_name", "{{workflow.name}}", "--run_display_name", "",
-            "--pipeline_job_create_time_utc", "{{workflow.creationTimestamp}}",
-        ]  # fmt: skip
+    # --- the shared templates (pipelines/argo_templates.py), added once -------------------------
 
     def _container_driver_template(self) -> str:
-        name = "system-container-driver"
-        if name not in self.templates:
-            io = [
-                "--dag_execution_id", _inp("parent-dag-id"), "--component", _inp("component"),
-                "--task", _inp("task"), "--task_name", _inp("task-name"),
-                "--container", _inp("container"), "--iteration_index", _inp("iteration-index"),
-                "--cached_decision_path", _out("cached-decision"),
-                "--pod_spec_patch_path", _out("pod-spec-patch"),
-                "--condition_path", _out("condition"),
-                "--kubernetes_config", _inp("kubernetes-config"),
-            ]  # fmt: skip
-            args = ["--type", "CONTAINER"] + self._run_args() + io + self._common_args()
-            inputs = [{"name": n} for n in ("component", "task", "container", "task-name")]
-            inputs += [
-                {"name": "parent-dag-id"},
-                {"default": "-1", "name": "iteration-index"},
-                {"default": "", "name": "kubernetes-config"},
-            ]
-            outputs = [
-                _output("pod-spec-patch", ""),
-                {"default": "false"} | _output("cached-decision", "false"),
-                _output("condition", "true"),
-            ]
-            self._add(name, _driver_template(args, inputs, outputs, env=True))
-        return name
+        return self._shared("system-container-driver", templates.container_driver, self.name)
 
     def _dag_driver_template(self) -> str:
-        name = "system-dag-driver"
-        if name not in self.templates:
-            io = [
-                "--dag_execution_id", _inp("parent-dag-id"), "--component", _inp("component"),
-                "--task", _inp("task"), "--task_name", _inp("task-name"),
-                "--runtime_config", _inp("runtime-config"),
-                "--iteration_index", _inp("iteration-index"),
-                "--execution_id_path", _out("execution-id"),
-                "--iteration_count_path", _out("iteration-count"),
-                "--condition_path", _out("condition"),
-            ]  # fmt: skip
-            args = ["--type", _inp("driver-type")] + self._run_args() + io + self._common_args()
-            inputs = [
-                {"name": "component"},
-                {"default": "", "name": "runtime-config"},
-                {"default": "", "name": "task"},
-                {"default": "", "name": "task-name"},
-                {"default": "0", "name": "parent-dag-id"},
-                {"default": "-1", "name": "iteration-index"},
-                {"default": "DAG", "name": "driver-type"},
-            ]
-            outputs = [
-                {"name": "execution-id", "valueFrom": {"path": "/tmp/outputs/execution-id"}},
-                _output("iteration-count", "0"),
-                _output("condition", "true"),
-            ]
-            self._add(name, _driver_template(args, inputs, outputs, env=False))
-        return name
+        return self._shared("system-dag-driver", templates.dag_driver, self.name)
 
     def _importer_template(self) -> str:
-        name = "system-importer"
+        return self._shared("system-importer", templates.importer, self.name)
+
+    def _shared(self, name: str, build: Any, pipeline: str) -> str:
         if name not in self.templates:
-            args = [
-                "--executor_type", "importer", "--task_spec", _inp("task"),
-                "--component_spec", _inp("component"), "--importer_spec", _inp("importer"),
-                "--pipeline_name", self.name, "--run_id", "{{workflow.uid}}",
-                "--parent_dag_id", _inp("parent-dag-id"),
-                "--pod_name", "$(KFP_POD_NAME)", "--pod_uid", "$(KFP_POD_UID)",
-                "--mlmd_server_address", _MLMD[0], "--mlmd_server_port", _MLMD[1],
-                "--cache_disabled=false", "--ml_pipeline_tls_enabled=false",
-                "--metadata_tls_enabled=false", "--ca_cert_path", "",
-                "--log_level", "1", "--publish_logs", "true",
-            ]  # fmt: skip
-            inputs = [{"name": n} for n in ("task", "component", "importer", "parent-dag-id")]
-            template = _driver_template(args, inputs, None, env=True)
-            template["container"]["image"] = _LAUNCHER_IMAGE
-            template["container"]["command"] = ["launcher-v2"]
-            template["container"]["envFrom"] = [_METADATA_ENV_FROM]
-            template["metadata"]["annotations"]["pipelines.kubeflow.org/runtime-role"] = "launcher"
-            self._add(name, template)
+            self._add(name, build(pipeline))
         return name
 
     def _executor_templates(self, retry: bool) -> str:
-        prefix = "retry-" if retry else ""
-        name, impl = f"{prefix}system-container-executor", f"{prefix}system-container-impl"
-        if name in self.templates:
-            return name
-        retry_names = list(_RETRY_PARAMS) if retry else []
-        executor = {
-            "dag": {
-                "tasks": [
-                    {
-                        "arguments": {
-                            "parameters": [
-                                {"name": n, "value": _inp(n)}
-                                for n in ["pod-spec-patch", *retry_names]
-                            ]
-                        },
-                        "name": "executor",
-                        "template": impl,
-                        "when": "{{inputs.parameters.cached-decision}} != true",
-                    }
-                ]
-            },
-            "inputs": {
-                "parameters": [
-                    {"name": "pod-spec-patch"}, {"default": "false", "name": "cached-decision"}
-                ] + [{"default": "0", "name": n} for n in retry_names]
-            },
-            "metadata": {},
-            "outputs": {},
-        }  # fmt: skip
-        mounts = [{"mountPath": path, "name": vol} for vol, path in _SCRATCH]
-        env = list(_COMMON_ENV)
-        if retry:
-            env.append({"name": "KFP_RETRY_INDEX", "value": "{{retries}}"})
-        implementation = {
-            "container": {
-                "command": ["should-be-overridden-during-runtime"],
-                "env": env,
-                "envFrom": [_METADATA_ENV_FROM],
-                "image": "gcr.io/ml-pipeline/should-be-overridden-during-runtime",
-                "name": "",
-                "resources": {},
-                "securityContext": _container_security(run_as_non_root=False),
-                "volumeMounts": mounts,
-            },
-            "initContainers": [
-                {
-                    "args": ["--copy", "/kfp-launcher/launch"],
-                    "command": ["launcher-v2"],
-                    "image": _LAUNCHER_IMAGE,
-                    "name": "kfp-launcher",
-                    "resources": {
-                        "limits": {"cpu": "500m", "memory": "256Mi"},
-                        "requests": {"cpu": "100m"},
-                    },
-                    "securityContext": _container_security(run_as_non_root=True),
-                    "volumeMounts": mounts[:1],
-                }
-            ],
-            "inputs": {"parameters": [{"name": n} for n in ["pod-spec-patch", *retry_names]]},
-            "metadata": {"annotations": {"pipelines.kubeflow.org/runtime-role": "launcher"}},
-            "outputs": {},
-            "podSpecPatch": _inp("pod-spec-patch"),
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-            "volumes": [{"emptyDir": {}, "name": vol} for vol, _ in _SCRATCH],
-        }
-        if retry:
-            implementation["retryStrategy"] = {
-                "backoff": {
-                    "duration": _inp("retry-backoff-duration"),
-                    "factor": _inp("retry-backoff-factor"),
-                    "maxDuration": _inp("retry-backoff-max-duration"),
-                },
-                "limit": _inp("retry-max-count"),
-            }
-        self._add(name, executor)
-        self._add(impl, implementation)
-        return name
-
-
-_RETRY_PARAMS = (
-    "retry-max-count",
-    "retry-backoff-duration",
-    "retry-backoff-factor",
-    "retry-backoff-max-duration",
-)
-_COMMON_ENV = [
-    {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-    {"name": "KFP_POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
-]
-_METADATA_ENV_FROM = {"configMapRef": {"name": "metadata-grpc-configmap", "optional": True}}
+        executor, implementation = templates.container_executor(retry=retry)
+        if executor["name"] not in self.templates:
+            self._add(executor["name"], executor)
+            self._add(implementation["name"], implementation)
+        return executor["name"]
 
 
 def _inp(name: str) -> str:
     return "{{inputs.parameters." + name + "}}"
-
-
-def _out(name: str) -> str:
-    return "{{outputs.parameters." + name + ".path}}"
 
 
 def _wf(name: str) -> str:
@@ -578,44 +393,6 @@ def _wf(name: str) -> str:
 
 def _task_out(task: str, name: str) -> str:
     return "{{tasks." + task + ".outputs.parameters." + name + "}}"
-
-
-def _output(name: str, default: str) -> dict:
-    return {"name": name, "valueFrom": {"default": default, "path": f"/tmp/outputs/{name}"}}
-
-
-def _container_security(*, run_as_non_root: bool) -> dict:
-    context: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-    if run_as_non_root:
-        context["runAsNonRoot"] = True
-    context["seccompProfile"] = {"type": "RuntimeDefault"}
-    return context
-
-
-def _driver_template(
-    args: list[str], inputs: list[dict], outputs: list | None, *, env: bool
-) -> dict:
-    """A driver (or importer) template: one small container with the given arguments."""
-    container: dict[str, Any] = {
-        "args": args,
-        "command": ["driver"],
-        "image": _DRIVER_IMAGE,
-        "name": "",
-        "resources": {
-            "limits": {"cpu": "500m", "memory": "512Mi"},
-            "requests": {"cpu": "100m", "memory": "64Mi"},
-        },
-        "securityContext": _container_security(run_as_non_root=True),
-    }
-    if env:
-        container["env"] = list(_COMMON_ENV)
-    return {
-        "container": container,
-        "inputs": {"parameters": inputs},
-        "metadata": {"annotations": {"pipelines.kubeflow.org/runtime-role": "driver"}},
-        "outputs": {"parameters": outputs} if outputs else {},
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-    }
 
 
 def _dag_template(tasks: list[dict]) -> dict:
