@@ -145,6 +145,18 @@ class Plan:
     params: int | None
     transfers: tuple[TransferRow, ...]  # per round; empty without a known model
     round_time: tuple[StageTime, ...]  # empty without a known model or off the cluster profile
+    stage_timeouts: dict[str, int | None]  # per attempt, from the profile
+
+    def stages_near_timeout(self) -> list[str]:
+        """Stages whose estimated time is over half their timeout: raise it in profiles.py."""
+        spent: dict[str, float] = {}
+        for t in self.round_time:
+            spent[t.stage] = spent.get(t.stage, 0.0) + t.seconds
+        return [
+            stage
+            for stage, seconds in spent.items()
+            if self.stage_timeouts.get(stage) and seconds > self.stage_timeouts[stage] / 2
+        ]
 
     @property
     def rounds(self) -> int:
@@ -187,7 +199,8 @@ def plan(packages: Sequence[tuple[str | Path, Any]], model: str | None = None) -
         if options.profile == "cluster":
             work = _rollout_work(options) / MEASURED_WORK
             times = _round_time(params * work, stage_gpus, teacher=algo.needs_teacher)
-    return Plan(tuple(runs), stage_gpus, model, params, transfers, times)
+    timeouts = {stage: profile[stage].timeout_s for stage in stage_gpus}
+    return Plan(tuple(runs), stage_gpus, model, params, transfers, times, timeouts)
 
 
 def _rollout_work(options: Any) -> int:
@@ -258,6 +271,10 @@ def format_plan(p: Plan) -> str:
         )
     gpus = ", ".join(f"{stage} {n}" for stage, n in p.stage_gpus.items())
     lines.append(f"  GPUs per stage: {gpus}")
+    if any(p.stage_timeouts.values()):
+        given = {stage: s for stage, s in p.stage_timeouts.items() if s}
+        timeouts = ", ".join(f"{stage} {s / 3600:g} h" for stage, s in given.items())
+        lines.append(f"  timeout per attempt: {timeouts}")
     if p.params is None:
         lines.append(
             "  bytes per round and round time: unknown model (give a recipe or a model folder "
@@ -286,4 +303,9 @@ def format_plan(p: Plan) -> str:
             "parameters, episodes x steps and GPUs; compute only (no model loading or "
             "downloads); not measured"
         )
+        for stage in p.stages_near_timeout():
+            lines.append(
+                f"  warning: {stage}'s estimated time is over half its timeout: raise its "
+                "timeout_s in pipelines/profiles.py"
+            )
     return "\n".join(lines)

@@ -77,6 +77,16 @@ def test_the_round_time_scales_the_authors_step_by_gpus():
     assert p.round_seconds == pytest.approx(3304)
 
 
+def test_the_timeouts_leave_room_for_every_recipe_model_and_a_slow_stage_is_flagged():
+    for model in SHAPES:  # the paper's recipe with each built-in model: no stage near its timeout
+        assert plan([(PREFLIGHT_YAML, recipe_options(PAPER))], model).stages_near_timeout() == []
+    p = plan([(PREFLIGHT_YAML, recipe_options(PAPER, num_gpus=1))], "Qwen/Qwen2.5-7B")
+    # 7B, update on 1 GPU: (354 + 774) s x 7.62 / 3.09 x 4 = 11,130 s > half of 4 h
+    assert p.stages_near_timeout() == ["sdar_update"]
+    assert "warning: sdar_update's estimated time is over half its timeout" in format_plan(p)
+    assert "timeout per attempt: generate_rollouts 4 h, score_teacher 2 h" in format_plan(p)
+
+
 def test_grpo_has_no_teacher_in_its_plan():
     options = recipe_options(PAPER, algorithm="grpo")
     p = plan([(PREFLIGHT_YAML, options)], "Qwen/Qwen2.5-3B")
