@@ -218,7 +218,10 @@ def teacher_stage(
         summary = score_teacher(
             model_dir, trajectories_dir, index_dir, out_dir, config, algorithm=algorithm
         )
-        return tracker.log({k: v for k, v in summary.items() if k.startswith("teacher_")})
+        teacher = {k: v for k, v in summary.items() if k.startswith("teacher_")}
+        if "gap_decisive" in summary:  # teacher/gap_decisive/... (sdar_core.teacher.decisive)
+            teacher["gap_decisive"] = summary["gap_decisive"]
+        return tracker.log(teacher)
 
 
 def update_stage(

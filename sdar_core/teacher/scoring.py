@@ -13,7 +13,8 @@
    more where the members share it) runs once and its KV cache serves every member (prefix.py;
    `prefix_cache=False` scores every sample whole, forward.py); with vllm, prompt log-probs with
    vLLM's own prefix caching (vllm.py);
-4. writes the scored artifact (kind "scored_trajectories") atomically.
+4. writes the scored artifact (kind "scored_trajectories") atomically, with a summary that holds
+   the gap per outcome, also on the decisive tokens (decisive.py).
 
 `teacher_logprobs` is 0.0 on environment tokens (response_mask 0), like `old_logprobs`.
 """
@@ -37,6 +38,7 @@ from sdar_core.rollout.schema import (
     write_trajectories,
 )
 from sdar_core.teacher.config import TeacherConfig
+from sdar_core.teacher.decisive import decisive_summary
 from sdar_core.teacher.inputs import build_items, check_index_matches, retrieve_group_skills
 from sdar_core.teacher.noise import add_retrieval_noise
 
@@ -95,7 +97,11 @@ def score_teacher(
         "teacher_skills": [json.dumps(list(i.skills_used)) for i in items],
         "teacher_skill_tokens": [i.n_skill_tokens for i in items],
     }
-    summary = rollout_summary | _teacher_summary(rows, teacher, items, seconds, algo)
+    summary = (
+        rollout_summary
+        | _teacher_summary(rows, teacher, items, seconds, algo)
+        | decisive_summary(rows, teacher, tokenizer)
+    )
     # the share of teacher contexts (groups) given a wrong skill (noise.py)
     summary["teacher_noisy_context_share"] = len(noisy) / max(1, len(skills))
     metadata = {k: v for k, v in meta.items() if k not in ("schema_version", "kind", "n_rows")}
