@@ -46,6 +46,13 @@ def test_noise_is_seeded_and_zero_changes_nothing():
     assert same == RETRIEVED and picked == set()
 
 
+def test_a_half_rounds_up():
+    one = {"r0-g0": RETRIEVED["r0-g00"]}
+    assert add_retrieval_noise(one, TASK_SKILLS, share=0.5, seed=0)[1] == {"r0-g0"}
+    three = {g: RETRIEVED[g] for g in ("r0-g00", "r0-g01", "r0-g02")}
+    assert len(add_retrieval_noise(three, TASK_SKILLS, share=0.5, seed=0)[1]) == 2
+
+
 def test_noise_needs_other_skills_and_a_share_in_range():
     with pytest.raises(ConfigError, match="other than the retrieved ones"):
         add_retrieval_noise(RETRIEVED, TASK_SKILLS[:1], share=0.5, seed=0)

@@ -5,9 +5,9 @@ skill retrieval is imperfect. To test that claim (`sdar replicate --noise 0.5`),
 stage can replace the retrieved skills of a share of its contexts by wrong ones.
 
 A teacher context is one group (skills are retrieved once per group: inputs.py). Of the groups
-whose retrieval holds at least one task-specific skill, exactly round(share x n) are picked, by a
-`random.Random` seeded with the seed and the groups' ids (deterministic across processes, and
-different in every round, whose group ids differ); in each, every task-specific skill is replaced
+whose retrieval holds at least one task-specific skill, exactly round(share x n) (halves rounded
+up) are picked, by a `random.Random` seeded with the seed and the groups' ids (deterministic
+across processes, and different in every round, whose group ids differ); in each, every task-specific skill is replaced
 by another task-specific skill of the index that the group did not retrieve (a skill retrieved for
 a different task), drawn without repetition. General skills stay: they are the same for every
 task, so they cannot be wrong. A library with too few skills to draw from is refused.
@@ -15,6 +15,7 @@ task, so they cannot be wrong. A library with too few skills to draw from is ref
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,7 +42,7 @@ def add_retrieval_noise(
     if share == 0:
         return out, set()
     eligible = sorted(g for g, skills in out.items() if any(_specific(s) for s in skills))
-    n = round(share * len(eligible))
+    n = math.floor(share * len(eligible) + 0.5)  # half up: one group at share 0.5 is noised
     rng = random.Random(f"{seed}:{','.join(eligible)}")
     picked = set(rng.sample(eligible, n))
     for group in sorted(picked):
