@@ -125,6 +125,9 @@ def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
     text = (result.out_dir / "replicate.md").read_text()
     assert "| GRPO+OPSD (`grpo_opsd`) | 2 |" in text and "| OPSD (`opsd`) | 2 |" in text
     assert "| SDAR, coef 0.1 (`sdar@0.1`) | 2 |" in text
+    # per round: held-out success (start at 0, final at 2), rollout success, flat-group ratio
+    assert "| grpo | 0 | 0.250 | 0.000 | 0.531 | - |" in text
+    assert "| grpo | 1 | - | 0.250 | 0.406 | - |" in text
 
     # per-round curve with a band over the two seeds
     (r0, r1) = result.curves["update/advantages/flat_group_ratio"]["sdar"]

@@ -225,7 +225,7 @@ def _report(
     }  # fmt: skip
     files = [
         write_text_atomic(
-            out / "replicate.md", markdown_table(table, paired, reached, title=title)
+            out / "replicate.md", markdown_table(table, paired, reached, title=title, series=series)
         ),
         write_text_atomic(out / "replicate.json", json.dumps(dump, indent=1, default=str)),
     ]

@@ -23,6 +23,7 @@ __all__ = [
     "differences",
     "markdown_table",
     "metric_key",
+    "per_round_lines",
     "rounds_to_level",
     "rows",
 ]
@@ -179,15 +180,41 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+# the per-round table's columns: header -> metric of CURVE_METRICS
+ROUND_COLUMNS = {"held-out success": "eval/success/all", "rollout success": "rollout/success_rate"}
+ROUND_COLUMNS |= LAST_COLUMNS
+
+
+def per_round_lines(series: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Markdown rows `| arm | round | ... |`: each curve's mean over seeds at every round any of
+    them logged ('-' where a metric has no point at that round)."""
+    arms = list(dict.fromkeys(arm for per_arm in series.values() for arm in per_arm))
+    if not arms:
+        return []
+    lines = ["| arm | round | " + " | ".join(ROUND_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(ROUND_COLUMNS)]  # fmt: skip
+    for arm in arms:
+        means = {
+            metric: {p["round"]: p["mean"] for p in series.get(metric, {}).get(arm, [])}
+            for metric in ROUND_COLUMNS.values()
+        }
+        for step in sorted({step for points in means.values() for step in points}):
+            cells = " | ".join(_number(means[m].get(step)) for m in ROUND_COLUMNS.values())
+            lines.append(f"| {arm} | {step} | {cells} |")
+    return lines
+
+
 def markdown_table(
     table: Sequence[dict[str, Any]],
     paired: Sequence[dict[str, Any]],
     reached: Sequence[dict[str, Any]],
     *,
     title: str,
+    series: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
 ) -> str:
     """The replicate's tables as Markdown: final success per arm, the per-round columns of the
-    last round, paired differences against GRPO, rounds to reach the success level."""
+    last round, paired differences against GRPO, rounds to reach the success level, and with
+    `series` (curves()) every round's means."""
     extra = list(LAST_COLUMNS)
     lines = [
         f"### {title}",
@@ -218,6 +245,10 @@ def markdown_table(
         for d in reached:
             reached_text = f"{d['reached']}/{d['seeds']}"
             lines.append(f"| {d['arm']} | {reached_text} | {_number(d['mean_round'])} |")
+    rounds = per_round_lines(series or {})
+    if rounds:
+        lines += ["", "Per round (mean over seeds; the band is in replicate.json and curves.png):",
+                  "", *rounds]  # fmt: skip
     lines += [
         "",
         "Means over seeds with Student-t 95% intervals (none for one seed); success is held-out, "
