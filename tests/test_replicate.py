@@ -159,3 +159,22 @@ def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
 def test_replicate_refuses_repeated_seeds(tmp_path):
     with pytest.raises(ConfigError, match="seeds must be distinct"):
         replicate(RunConfig(out_dir=tmp_path), runner=FakeRunner(), seeds=(1, 1))
+
+
+def test_a_failing_run_ends_the_parent_failed(tmp_path):
+    runner = FakeRunner()
+
+    def failing(config):
+        if not config.warm_start and config.algorithm == "sdar":
+            raise RuntimeError("the sdar run broke")
+        return runner(config)
+
+    base = RunConfig(out_dir=tmp_path, rounds=1)
+    with pytest.raises(RuntimeError, match="sdar run broke"):
+        replicate(base, runner=failing, arms=arms_for(("grpo", "sdar")), seeds=(0,))
+    mlflow_client = client(base.resolved_tracking_uri())
+    experiment = mlflow_client.get_experiment_by_name(base.experiment)
+    (parent,) = mlflow_client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`sdar.replicate` = 'true'"
+    )
+    assert parent.info.status == "FAILED"

@@ -188,10 +188,11 @@ def replicate(
         )
         seconds["total"] = time.perf_counter() - started
         run_store(tracking_uri).set_terminated(parent, "FINISHED")
-    except BaseException:
+    except BaseException as err:  # the parent ends like a pipeline run: stopped or failed
         from sdar_core.tracking.store import finish_run
 
-        finish_run(tracking_uri, parent, status="FAILED")
+        stopped = isinstance(err, KeyboardInterrupt | SystemExit)
+        finish_run(tracking_uri, parent, status="KILLED" if stopped else "FAILED")
         raise
     return result
 
