@@ -7,10 +7,11 @@ stage can replace the retrieved skills of a share of its contexts by wrong ones.
 A teacher context is one group (skills are retrieved once per group: inputs.py). Of the groups
 whose retrieval holds at least one task-specific skill, exactly round(share x n) (halves rounded
 up) are picked, by a `random.Random` seeded with the seed and the groups' ids (deterministic
-across processes, and different in every round, whose group ids differ); in each, every task-specific skill is replaced
-by another task-specific skill of the index that the group did not retrieve (a skill retrieved for
-a different task), drawn without repetition. General skills stay: they are the same for every
-task, so they cannot be wrong. A library with too few skills to draw from is refused.
+across processes, and different in every round, whose group ids differ); in each, every
+task-specific skill is replaced by another task-specific skill of the index that the group did
+not retrieve (a skill retrieved for a different task), drawn without repetition. General skills
+stay: they are the same for every task, so they cannot be wrong. A library with too few skills to
+draw from is refused.
 """
 
 from __future__ import annotations
