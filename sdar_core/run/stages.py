@@ -35,6 +35,7 @@ from sdar_core.tracking import StageTracker
 __all__ = [
     "Tracking",
     "end_tracking_stage",
+    "eval_series",
     "evaluate_stage",
     "index_stage",
     "log_metrics_output",
@@ -217,7 +218,10 @@ def teacher_stage(
         summary = score_teacher(
             model_dir, trajectories_dir, index_dir, out_dir, config, algorithm=algorithm
         )
-        return tracker.log({k: v for k, v in summary.items() if k.startswith("teacher_")})
+        teacher = {k: v for k, v in summary.items() if k.startswith("teacher_")}
+        if "gap_decisive" in summary:  # teacher/gap_decisive/... (sdar_core.teacher.decisive)
+            teacher["gap_decisive"] = summary["gap_decisive"]
+        return tracker.log(teacher)
 
 
 def update_stage(
@@ -291,6 +295,17 @@ def launch_update(
         return json.loads(metrics_path.read_text())
 
 
+# the base model (before the warm start) is evaluated at round 0 like the start checkpoint: its
+# metrics go to a series of their own, or MLflow would hold two points at step 0 of eval/...
+BASE_SERIES = "eval_base"
+
+
+def eval_series(label: str) -> str:
+    """The metric prefix of an evaluation: `eval_base` for the base model, else `eval` (the
+    start checkpoint at round 0, the final one at round R)."""
+    return BASE_SERIES if label == "base" else "eval"
+
+
 def evaluate_stage(
     model_dir: str,
     games_dir: str,
@@ -304,14 +319,15 @@ def evaluate_stage(
     index_dir: str | None = None,
 ) -> dict[str, float]:
     """Evaluate a checkpoint (skills in the prompt when the preset says so, from `index_dir`);
-    log its JSON and plots (the final one also before vs after) and, after the final
+    log its metrics as `eval/...` (`eval_base/...` for the base model: eval_series), its JSON
+    and plots (the final one also before vs after) and, after the final
     checkpoint, mark the MLflow run FINISHED."""
     from sdar_core.algos import get_algorithm
     from sdar_core.evaluation import EvalConfig, evaluate
 
     algo = get_algorithm(algorithm)
     config = parse_config(EvalConfig, config_json, student_sees_skills=algo.student_sees_skills)
-    with tracking.stage("eval", round) as tracker:
+    with tracking.stage(eval_series(label), round) as tracker:
         results = evaluate(model_dir, games_dir, out_path, config, skills_index_dir=index_dir)
         flat = tracker.log(results["metrics"])
         from sdar_core.run.report import log_evaluation_artifacts

@@ -52,6 +52,13 @@ class TeacherConfig(BaseModel):
         default=None, description="if set, the index must have been built from this folder"
     )
     show_progress: bool = True
+    skill_noise: float = Field(
+        default=0.0,
+        description="share of teacher contexts (groups) whose task-specific skills are replaced "
+        "by wrong ones, skills of other tasks (tests the gate against imperfect retrieval); 0: "
+        "none",
+    )
+    seed: Count = Field(default=0, description="seed of the groups skill_noise picks")
 
     @model_validator(mode="after")
     def _check(self) -> TeacherConfig:
@@ -66,6 +73,10 @@ class TeacherConfig(BaseModel):
                 raise ConfigError(
                     f"{name} must be >= {minimum}, got {getattr(self, name)}: set {name} to {fix}"
                 )
+        if not 0.0 <= self.skill_noise <= 1.0:
+            raise ConfigError(f"skill_noise must be in [0, 1], got {self.skill_noise}: e.g. 0.5")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}: set seed to 0")
         if self.skills_max_tokens is not None and self.skills_max_tokens < 0:
             raise ConfigError(
                 f"skills_max_tokens must be >= 0, got {self.skills_max_tokens}: set it to None "

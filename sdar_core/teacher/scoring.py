@@ -5,14 +5,16 @@
    .needs_teacher` is False) skips the stage: the input artifact is copied to `out_dir` unchanged
    and the summary says `skipped`;
 2. opens the skill index (checked against `config.skills_dir` when given, and against the
-   trajectories' environment), retrieves skills once per group (query: the task text);
+   trajectories' environment), retrieves skills once per group (query: the task text), and
+   with `skill_noise` > 0 gives that share of the groups wrong skills (noise.py);
 3. builds each sample's teacher input (inputs.py) and scores the response tokens with the same
    weights, forward only, at the temperature the rollouts were sampled at, so that with no skills
    teacher == student: with hf, each group's shared prefix (the system turn with its skills, and
    more where the members share it) runs once and its KV cache serves every member (prefix.py;
    `prefix_cache=False` scores every sample whole, forward.py); with vllm, prompt log-probs with
    vLLM's own prefix caching (vllm.py);
-4. writes the scored artifact (kind "scored_trajectories") atomically.
+4. writes the scored artifact (kind "scored_trajectories") atomically, with a summary that holds
+   the gap per outcome, also on the decisive tokens (decisive.py).
 
 `teacher_logprobs` is 0.0 on environment tokens (response_mask 0), like `old_logprobs`.
 """
@@ -36,7 +38,9 @@ from sdar_core.rollout.schema import (
     write_trajectories,
 )
 from sdar_core.teacher.config import TeacherConfig
+from sdar_core.teacher.decisive import decisive_summary
 from sdar_core.teacher.inputs import build_items, check_index_matches, retrieve_group_skills
+from sdar_core.teacher.noise import add_retrieval_noise
 
 __all__ = ["score_teacher"]
 
@@ -69,6 +73,9 @@ def score_teacher(
     tokenizer = load_tokenizer(model_path, trust_remote_code=config.trust_remote_code)
     started = time.perf_counter()
     skills = retrieve_group_skills(index, rows, config, tokenizer)
+    skills, noisy = add_retrieval_noise(
+        skills, index.task_skills, share=config.skill_noise, seed=config.seed
+    )
     items = build_items(rows, skills, tokenizer, max_prompt_tokens=config.max_prompt_tokens)
     temperature = float(meta["config"]["temperature"])
     scored = _score(
@@ -90,7 +97,13 @@ def score_teacher(
         "teacher_skills": [json.dumps(list(i.skills_used)) for i in items],
         "teacher_skill_tokens": [i.n_skill_tokens for i in items],
     }
-    summary = rollout_summary | _teacher_summary(rows, teacher, items, seconds, algo)
+    summary = (
+        rollout_summary
+        | _teacher_summary(rows, teacher, items, seconds, algo)
+        | decisive_summary(rows, teacher, tokenizer)
+    )
+    # the share of teacher contexts (groups) given a wrong skill (noise.py)
+    summary["teacher_noisy_context_share"] = len(noisy) / max(1, len(skills))
     metadata = {k: v for k, v in meta.items() if k not in ("schema_version", "kind", "n_rows")}
     metadata["teacher"] = {
         "config": config.model_dump(mode="json"),

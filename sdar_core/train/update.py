@@ -88,6 +88,8 @@ def sdar_update(
     meta = read_metadata(trajectories_dir)
     rows = _read_rows(trajectories_dir, config.algorithm)
     algo = get_algorithm(config.algorithm).for_env(rows["env_name"][0])
+    if config.distill_coef is not None:  # the coefficient-sensitivity arms (sdar replicate)
+        algo = algo.with_overrides(distill_coef=config.distill_coef)
     carried = read_carried_state(model_dir) if config.trainer_state == "resume" else None
     _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
     iteration = (carried.iteration if carried else 0) + 1
