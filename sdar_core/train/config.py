@@ -154,6 +154,12 @@ class UpdateConfig(TrainConfig):
         description="keep the optimizer state in this folder (e.g. on a PVC) instead of inside "
         "the checkpoint, which then only names it; None: inside the checkpoint",
     )
+    weights_dtype: Literal["bfloat16", "float32"] | None = Field(
+        default=None,
+        description="dtype of the checkpoint's weights (what rollouts and teacher download); "
+        "None: the training dtype. Narrower than the training dtype, the trainer state keeps "
+        "the float32 weights the next update trains on (state.py)",
+    )
     total_iterations: OptionalCount = Field(
         default=None,
         description="RL updates in the whole run (the schedule's length); None: a constant "
@@ -175,6 +181,11 @@ class UpdateConfig(TrainConfig):
         if self.total_iterations is not None and self.total_iterations < 1:
             raise ConfigError(
                 f"total_iterations must be >= 1, got {self.total_iterations}: the number of rounds"
+            )
+        if self.weights_dtype is not None and self.lora:
+            raise ConfigError(
+                "weights_dtype applies to full fine-tunes (with lora=True the checkpoint holds "
+                "only the adapter): set weights_dtype to None"
             )
         scheduled = self.lr_schedule != "constant" or self.warmup_ratio is not None
         if scheduled and self.total_iterations is None:
