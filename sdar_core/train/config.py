@@ -182,11 +182,6 @@ class UpdateConfig(TrainConfig):
             raise ConfigError(
                 f"total_iterations must be >= 1, got {self.total_iterations}: the number of rounds"
             )
-        if self.weights_dtype is not None and self.lora:
-            raise ConfigError(
-                "weights_dtype applies to full fine-tunes (with lora=True the checkpoint holds "
-                "only the adapter): set weights_dtype to None"
-            )
         scheduled = self.lr_schedule != "constant" or self.warmup_ratio is not None
         if scheduled and self.total_iterations is None:
             raise ConfigError(

@@ -216,7 +216,7 @@ def save_checkpoint(
             state_dict = {k: v.to(dtype) for k, v in state_dict.items()}
         kwargs = {} if state_dict is None else {"state_dict": state_dict}
         model.save_pretrained(tmp, safe_serialization=True, **kwargs)
-        if dtype is not None:
+        if dtype is not None and (tmp / "config.json").is_file():  # (an adapter has none)
             _record_dtype(tmp / "config.json", dtype)
         tokenizer_dir = model_config_dir(Path(source_dir))
         for item in tokenizer_dir.iterdir():
