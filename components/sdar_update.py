@@ -22,7 +22,7 @@ def sdar_update(
     run_id: str,
     checkpoint: Output[Model],
     metrics: Output[Metrics],
-    state_volume: Optional[str] = None,
+    state_volume: Optional[str] = None,  # noqa: UP045 (kfp does not read `str | None`)
 ):
     """model: the previous round's checkpoint (weights + trainer state); reference: the run's
     starting model (the KL reference of every round); config_json: an UpdateConfig as JSON;
