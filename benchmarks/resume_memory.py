@@ -8,7 +8,7 @@ processes) takes one AdamW step and saves; phase 2 (fresh processes) builds the 
 each process's RSS high-water mark (`/proc/self/clear_refs`, 5), calls `load_checkpoint`, and
 reports the high-water mark over the RSS before the load. The parent samples the ranks' summed RSS
 every 2 ms (the pod's figure; a sample can miss a peak shorter than that). `--stagger` loads one
-rank after another (`sdar_core.train.parallel.one_rank_at_a_time`).
+rank after another (a barrier per turn).
 
 Usage:  python benchmarks/resume_memory.py [--ranks 1 2] [--hidden 256 512] [--stagger]
                                            [--optimizer adamw|sgd]
@@ -35,11 +35,9 @@ MB = 2**20
 
 
 def _rank_main(args: argparse.Namespace) -> None:
+    import deepspeed
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    import deepspeed
-    from sdar_core.train.parallel import one_rank_at_a_time
 
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # gloo is enough here
     torch.manual_seed(0)
@@ -79,6 +77,16 @@ def _rank_main(args: argparse.Namespace) -> None:
     peak = _status("VmHWM")
     record = {"rank": int(os.environ["RANK"]), "before": before, "peak": peak, "seconds": seconds}
     Path(args.out).write_text(json.dumps(record))
+
+
+def one_rank_at_a_time(fn):
+    """Call `fn` on every rank, one rank after another (a barrier per turn)."""
+    import torch.distributed as dist
+
+    for turn in range(dist.get_world_size()):
+        if turn == dist.get_rank():
+            fn()
+        dist.barrier()
 
 
 def _status(field: str) -> int:
@@ -154,12 +162,13 @@ def _measure(ranks: int, hidden: int, stagger: bool, optimizer: str) -> None:
         summed = _launch("load", ranks, hidden, ckpt, stagger, tmp, optimizer)
         records = [json.loads((tmp / f"rank{r}.json").read_text()) for r in range(ranks)]
     deltas = [r["peak"] - r["before"] for r in records]
-    formula = ranks * (module + max(shards))
     print(
-        f"hidden={hidden} {optimizer} ranks={ranks} stagger={stagger}: module file {module / MB:.1f} MiB, "
-        f"optimizer shard {max(shards) / MB:.1f} MiB/rank; load peak above baseline per rank "
-        f"{', '.join(f'{d / MB:.1f}' for d in deltas)} MiB (sum {sum(deltas) / MB:.1f}); "
-        f"formula N x (module + shard) = {formula / MB:.1f} MiB; load "
+        f"hidden={hidden} {optimizer} ranks={ranks} stagger={stagger}: module file "
+        f"{module / MB:.1f} MiB, optimizer shard {max(shards) / MB:.1f} MiB/rank; load peak "
+        f"above baseline per rank {', '.join(f'{d / MB:.1f}' for d in deltas)} MiB (sum "
+        f"{sum(deltas) / MB:.1f}); N x max(module, shard) = "
+        f"{ranks * max(module, *shards) / MB:.1f} MiB, N x (module + shard) = "
+        f"{ranks * (module + max(shards)) / MB:.1f} MiB; load "
         f"{max(r['seconds'] for r in records):.2f} s; ranks' summed RSS peak "
         f"{summed['highest'] / MB:.0f} MiB, summed baseline "
         f"{sum(r['before'] for r in records) / MB:.0f} MiB",

@@ -44,9 +44,10 @@ local path (derived from its URI) in every pod, so the adapter's base is there.
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,10 @@ class PipelineOptions:
     # the cluster profile's KFP workspace (the trainer state's volume without a PVC); None: no
     # workspace (a backend before 2.14), the state then travels inside the checkpoints
     workspace_size: str | None = WORKSPACE_SIZE
+    # memory request and limit of the update pods, e.g. "113Gi": every rank reads the module
+    # and its optimizer shard into host memory when it resumes (sdar_core.train.memory, sized
+    # there from the model); None: the profile's
+    update_memory: str | None = None
 
     def __post_init__(self) -> None:
         if self.rounds is None:
@@ -138,6 +143,12 @@ class PipelineOptions:
                 f"{self.algorithm} does not train (it evaluates the start checkpoint): set "
                 f"rounds to 0, got {self.rounds}"
             )
+        for name in ("update_memory", "workspace_size"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(r"[1-9][0-9]*(Mi|Gi|Ti)", value):
+                raise ConfigError(
+                    f'{name} must be whole Mi, Gi or Ti (no decimals), got {value!r}: e.g. "113Gi"'
+                )
         if self.num_gpus < 1:
             raise ConfigError(f"num_gpus must be >= 1, got {self.num_gpus}: set it to 1")
         _check_stage_configs(self, algo)
@@ -231,6 +242,8 @@ def _check_field_names(param: str, cls: Any, fields: Mapping[str, Any]) -> None:
 def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> Any:
     """Display name, resources, image, retries, caching, secret and PVC of one task."""
     res = PROFILES[options.profile][stage]
+    if stage == "sdar_update" and options.update_memory is not None:
+        res = replace(res, memory=options.update_memory)
     task.set_display_name(label)
     task.set_cpu_request(res.cpu).set_memory_request(res.memory)
     # limits equal to the requests: a stage that outgrows them is stopped, not its neighbours

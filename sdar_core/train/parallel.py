@@ -21,7 +21,7 @@ DeepSpeed wraps it, so `start_process_group` starts torch.distributed for them f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import torch
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def rank_and_size() -> tuple[int, int]:
@@ -73,20 +72,6 @@ def barrier() -> None:
     """Wait for every rank (nothing in one process)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
-
-
-def one_rank_at_a_time(fn: Callable[[], R]) -> R:
-    """Call `fn` on every rank, rank 0 first and each next rank only after the one before has
-    returned (a barrier per rank): what `fn` holds in host memory while it runs is held by one
-    rank at a time. Only for a `fn` that needs no collective of its own (each rank would wait at
-    a barrier while the others wait in the collective)."""
-    rank, size = rank_and_size()
-    result = None
-    for turn in range(size):
-        if turn == rank:
-            result = fn()
-        barrier()
-    return result  # type: ignore[return-value]
 
 
 def shard(items: Sequence[T], *, rank: int, size: int) -> list[T | None]:
