@@ -21,7 +21,9 @@ trainer_state.json naming it. `prune_state_folders` removes the folders no resum
 Precision: with `UpdateConfig.weights_dtype` narrower than the training dtype (bfloat16 weights
 from a float32 update), the checkpoint's weights are rounded copies, and the next update must not
 train on from them. The trainer state therefore holds the float32 weights: DeepSpeed's folder has
-its own module copy and, with ZeRO, the float32 master weights (restored by `load_checkpoint`);
+its own module copy and, with ZeRO, the float32 master weights (restored by `load_checkpoint`,
+which runs after the start log-probs: with `recompute_old_logprobs` those come from the rounded
+weights the rollouts ran, not the float32 ones);
 the torch backend writes `torch/master_weights.safetensors` (the trained tensors by name), which
 the update loads over the checkpoint's weights before anything else runs. (A bfloat16 update
 under DeepSpeed trains on float32 master weights kept in its optimizer state; under the torch

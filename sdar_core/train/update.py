@@ -28,7 +28,11 @@ on (scored) trajectories with the chosen Algorithm preset and writes the new che
    on, a full fine-tune without `ref_model_dir` is refused: the reference would otherwise drift
    with the policy.
 5. The shared loop (loop.py) with `objective.rl_loss`; the new checkpoint (safetensors, tokenizer,
-   metrics.json and `trainer_state/`; only the adapter with LoRA) is written atomically.
+   metrics.json and `trainer_state/`; only the adapter with LoRA) is written atomically. With
+   `weights_dtype` (e.g. bfloat16 from a float32 update) the weights are saved in that dtype and
+   the trainer state keeps the full-precision ones, which the next update loads first (state.py).
+   With `state_dir` the optimizer state lives in its own folder there, and once the checkpoint
+   is in place the folders no resume needs are pruned (`state.prune_state_folders`).
 
 Log-probs use the rollout's temperature (metadata) unless `config.temperature` is set.
 """
@@ -227,7 +231,9 @@ def _state_location(model_dir, carried: TrainerCounters) -> Path:
     if not path.is_dir():
         raise ArtifactError(
             f"{model_dir} names its trainer state at {path}, which does not exist here: mount "
-            "the same volume at the same path (state_dir), or set trainer_state='fresh'"
+            "the same volume at the same path (state_dir), or set trainer_state='fresh' (a KFP "
+            "workspace ends with its run: resubmit a failed run without the cache, or keep the "
+            "state on a PVC with --pvc-name)"
         )
     if location:
         verify_checksums(path, nested=True)
