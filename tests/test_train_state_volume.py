@@ -6,6 +6,7 @@ pruned, keeping what a resume or retry needs."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
@@ -93,3 +94,24 @@ def test_pruning_needs_the_volume_folder_only(tmp_path):
     removed = prune_state_folders(tmp_path, keep={tmp_path / "iteration-00003-c", None})
     assert [p.name for p in removed] == ["iteration-00001-a", "iteration-00002-b"]
     assert prune_state_folders(tmp_path / "absent", keep=set()) == []
+
+
+def test_deepspeed_resumes_from_its_float32_copy_not_the_bf16_artifact(
+    tiny_model_dir, make_scored_trajectories, tmp_path
+):
+    # DeepSpeed's own folder holds the float32 module (and ZeRO's master weights); its
+    # load_checkpoint puts them back over the bf16 weights the update loaded from the artifact
+    batches = _batches(make_scored_trajectories, tmp_path, 2)
+    ds = dict(backend="deepspeed", zero_stage=2, max_grad_norm=None)
+    inside = _rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**ds))
+    config = _config(**ds, state_dir=tmp_path / "volume", weights_dtype="bfloat16")
+    outside = _rounds(tiny_model_dir, batches, tmp_path / "outside", config)
+    reference = load_file(inside[-1] / "model.safetensors")
+    weights = load_file(outside[-1] / "model.safetensors")
+    assert all(weights[k].dtype == torch.bfloat16 for k in reference)
+    location = read_counters(outside[-1]).extra["location"]
+    (module_file,) = Path(location, "deepspeed").rglob("*model_states.pt")
+    module = torch.load(module_file, map_location="cpu", weights_only=False)["module"]
+    by_name = {k.removeprefix("model."): v for k, v in module.items()}
+    for name, ref in reference.items():
+        torch.testing.assert_close(by_name[name], ref, rtol=0, atol=1e-6)
