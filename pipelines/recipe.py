@@ -56,6 +56,7 @@ class Recipe(BaseModel):
     gpu_node_selector: dict[str, str] | None = None
     gpu_toleration: bool | None = None
     update_memory: str | None = None
+    workspace_size: str | None = None
     model_uri: str | None = None
     games_uri: str | None = None
     index_config: StageFields = None

@@ -66,6 +66,21 @@ def test_cluster_updates_keep_the_state_on_the_runs_workspace(tmp_path):
     assert fed == 4  # rollouts and teacher of rounds 1 and 2
 
 
+def test_a_recipe_sizes_the_workspace(tmp_path):
+    from pipelines.recipe import recipe_options
+    from tests.test_recipes import RECIPE
+
+    recipe = json.loads(RECIPE.read_text()) | {"workspace_size": "512Gi", "rounds": 2}
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(recipe))
+    options = recipe_options(path, algorithm="grpo")
+    spec, platform = _compile(tmp_path, **{
+        f: getattr(options, f) for f in ("algorithm", "rounds", "workspace_size", "num_gpus")
+    })  # fmt: skip
+    assert platform["pipelineConfig"]["workspace"]["size"] == "512Gi"
+    assert _volume_inputs(spec)["round 0: update"] == dsl.WORKSPACE_PATH_PLACEHOLDER
+
+
 def test_a_pvc_keeps_the_state_in_every_round_and_no_workspace_is_asked(tmp_path):
     spec, platform = _compile(tmp_path, algorithm="grpo", rounds=2, pvc_name="sdar-data")
     assert "pipelineConfig" not in platform
