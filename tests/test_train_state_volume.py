@@ -115,3 +115,23 @@ def test_deepspeed_resumes_from_its_float32_copy_not_the_bf16_artifact(
     by_name = {k.removeprefix("model."): v for k, v in module.items()}
     for name, ref in reference.items():
         torch.testing.assert_close(by_name[name], ref, rtol=0, atol=1e-6)
+
+
+def test_a_lora_adapter_in_bf16_resumes_from_its_float32_copy(
+    tiny_model_dir, make_scored_trajectories, tmp_path
+):
+    batches = _batches(make_scored_trajectories, tmp_path, 2)
+    lora = dict(lora=True, lr=1e-2, weight_decay=0.0)
+    inside = _rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**lora))
+    config = _config(**lora, state_dir=tmp_path / "volume", weights_dtype="bfloat16")
+    outside = _rounds(tiny_model_dir, batches, tmp_path / "outside", config)
+    reference = load_file(inside[-1] / "adapter_model.safetensors")
+    adapter = load_file(outside[-1] / "adapter_model.safetensors")
+    assert set(adapter) == set(reference)
+    assert all(v.dtype == torch.bfloat16 for v in adapter.values())
+    location = read_counters(outside[-1]).extra["location"]
+    master = load_file(f"{location}/torch/{MASTER_FILE}")
+    assert len(master) == len(reference)
+    for name, ref in reference.items():  # peft saves "...lora_A.weight" for "...lora_A.default"
+        (match,) = [v for k, v in master.items() if k.replace(".default", "").endswith(name)]
+        torch.testing.assert_close(match, ref, rtol=0, atol=1e-6)
