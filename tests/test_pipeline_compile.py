@@ -23,7 +23,8 @@ def compiled(tmp_path: Path, **options) -> tuple[dict, dict, Path]:
     path = compile_pipeline(PipelineOptions(**options), tmp_path / "pipeline.yaml")
     docs = list(yaml.safe_load_all(path.read_text()))
     # no platform document at all when no task has a Kubernetes setting
-    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if docs[1:] else {}
+    kubernetes = docs[1]["platforms"]["kubernetes"] if docs[1:] else {}
+    platform = kubernetes.get("deploymentSpec", {}).get("executors", {})  # (or only a workspace)
     return docs[0], platform, path
 
 

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=BaseModel)
+STATE_FOLDER = "trainer-state"  # on a shared volume: <volume>/trainer-state/<run id>/iteration-*
 
 
 @dataclass(frozen=True)
@@ -236,11 +237,17 @@ def update_stage(
     total_rounds: int,
     num_gpus: int,
     tracking: Tracking,
+    state_volume: str | None = None,
 ) -> dict[str, float]:
     """The RL update of round `round` of `total_rounds`, resuming the trainer state carried in
     `model_dir` (the previous round's checkpoint), with the run's starting model
     `reference_dir` as KL reference; with num_gpus > 1, DeepSpeed's launcher runs it on every
-    GPU of the pod."""
+    GPU of the pod.
+
+    Where the trainer state goes: `<state_dir>/<run id>` when the config sets state_dir, else
+    `<state_volume>/trainer-state/<run id>` when the task mounts a shared volume (the pipeline
+    passes the run's KFP workspace or the PVC), else inside the checkpoint. Keyed by the MLflow
+    run id: unique per training run, and the same for every run of a chain (one MLflow run)."""
     from sdar_core.train import UpdateConfig, sdar_update
 
     try:  # the run's length, unless the config sets it (parse_config reports bad JSON)
@@ -250,6 +257,9 @@ def update_stage(
     has_length = isinstance(given, dict) and given.get("total_iterations")
     fields = {} if has_length else {"total_iterations": total_rounds}
     config = parse_config(UpdateConfig, config_json, algorithm=algorithm, **fields)
+    root = config.state_dir or (Path(state_volume) / STATE_FOLDER if state_volume else None)
+    if root is not None:
+        config = config.model_copy(update={"state_dir": Path(root) / tracking.run_id})
     with tracking.stage("update", round) as tracker:
         if num_gpus > 1:
             metrics = launch_update(

@@ -159,6 +159,12 @@ class UpdateConfig(TrainConfig):
         description="keep the optimizer state in this folder (e.g. on a PVC) instead of inside "
         "the checkpoint, which then only names it; None: inside the checkpoint",
     )
+    weights_dtype: Literal["bfloat16", "float32"] | None = Field(
+        default=None,
+        description="dtype of the checkpoint's weights (what rollouts and teacher download); "
+        "None: the training dtype. Narrower than the training dtype, the trainer state keeps "
+        "the float32 weights the next update trains on (state.py)",
+    )
     total_iterations: OptionalCount = Field(
         default=None,
         description="RL updates in the whole run (the schedule's length); None: a constant "
