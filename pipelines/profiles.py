@@ -1,7 +1,9 @@
 """Where each stage runs: resources, images and retries per profile.
 
 - "cluster": the stages that run the model (rollouts, teacher, update, warm start, evaluation)
-  request NVIDIA GPUs and run in the GPU image; the update and the warm start get `num_gpus`.
+  request `num_gpus` NVIDIA GPUs and run in the GPU image: the update and the warm start train on
+  all of them, and rollouts, teacher scoring and evaluation run one worker process per GPU
+  (their configs' `workers: "auto"`, sdar_core.workers), so no GPU of the node idles.
 - "local": everything in the CPU image with no GPU request (a kind cluster on a laptop, or the
   embedded kfp.local run, which ignores resources and images altogether).
 
@@ -35,10 +37,10 @@ def _cluster() -> dict[str, StageResources]:
         "end_tracking": StageResources("1", "1Gi", 0, CPU_IMAGE),
         "index_skills": StageResources("2", "4Gi", 0, CPU_IMAGE),
         "warmstart_sft": StageResources(gpus="num_gpus", **gpu),
-        "generate_rollouts": StageResources(gpus=1, **gpu),
-        "score_teacher": StageResources(gpus=1, **gpu),
+        "generate_rollouts": StageResources(gpus="num_gpus", **gpu),
+        "score_teacher": StageResources(gpus="num_gpus", **gpu),
         "sdar_update": StageResources(gpus="num_gpus", **gpu),
-        "evaluate": StageResources(gpus=1, **gpu),
+        "evaluate": StageResources(gpus="num_gpus", **gpu),
     }
 
 

@@ -104,3 +104,31 @@ def test_a_failing_rollout_worker_fails_the_stage_with_its_error(
     assert isinstance(info.value.__cause__, WorkerError)
     assert "worker" in str(info.value.__cause__) and "Traceback" in str(info.value.__cause__)
     assert not out.exists() and not list(tmp_path.glob(".rollouts*"))
+
+
+@pytest.mark.transformers
+def test_vllm_teacher_scores_a_workers_shards_in_one_call_and_maps_them_back(
+    tiny_model_dir, rollouts, tmp_path, monkeypatch
+):
+    """vLLM is not installed here: a stand-in for `vllm_response_logprobs` scores each token
+    as -(token id % 7), so every row's scores say which sequence they came from."""
+    import sdar_core.teacher.vllm as teacher_vllm
+    from sdar_core.rollout import read_trajectories
+
+    calls = []
+
+    def fake(model_dir, sequences, **options):
+        calls.append(len(sequences))
+        return [[-float(t % 7) for t in ids[start:]] for ids, start in sequences]
+
+    monkeypatch.setattr(teacher_vllm, "vllm_response_logprobs", fake)
+    index = build_index(bundled_skills_dir("alfworld"), tmp_path / "index", dense=False)
+    config = TeacherConfig(backend="vllm", device="cuda", workers=1, shard_groups=1, **QUIET)
+    out = tmp_path / "scored"
+    score_teacher(tiny_model_dir, rollouts[1][0], index, out, config)
+    ds = read_trajectories(out, require_teacher=True)
+    assert calls == [len(ds)]  # one engine call for the worker's 3 shards
+    for row in ds:
+        response = row["response_ids"]
+        expected = [-float(t % 7) * m for t, m in zip(response, row["response_mask"], strict=True)]
+        assert row["teacher_logprobs"] == expected

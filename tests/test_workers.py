@@ -77,3 +77,17 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
         resolve_workers(3, "cuda")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert resolve_workers("auto", "cuda") == 1
+
+
+def _visible(_: int) -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "")
+
+
+def test_each_gpu_worker_sees_only_its_own_gpu(monkeypatch):
+    """The per-GPU engines (vLLM or HF) rely on this: worker k's CUDA_VISIBLE_DEVICES is the
+    k-th visible GPU, so its "cuda" device is that GPU (no GPU is touched here)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert run_workers(_visible, [0, 1], device="cuda") == ["3", "5"]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3,5"  # the parent's is left as it was
+    with pytest.raises(ConfigError, match="3 GPU workers but only 2 GPUs are visible"):
+        run_workers(_visible, [0, 1, 2], device="cuda")
