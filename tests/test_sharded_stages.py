@@ -53,8 +53,10 @@ def test_two_rollout_workers_write_the_artifact_of_one(rollouts):
     assert data1 == data2
     assert meta1 == meta2
     assert "workers" not in meta1["config"]
-    for key in ("tokens_generated", "env_steps", "n_turns", "success_rate"):
-        assert s1[key] == s2[key]
+    timed = {"seconds", "generated_tokens_per_second", "env_steps_per_second", "workers"}
+    assert {k: v for k, v in s1.items() if k not in timed} == {
+        k: v for k, v in s2.items() if k not in timed
+    }
 
 
 @pytest.mark.transformers

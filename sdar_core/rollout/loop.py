@@ -294,11 +294,8 @@ def play_shards(job: _RolloutJob) -> tuple[list[Episode], int]:
     """A worker's body: load the model once, play each shard as a round of its own; the
     episodes in shard order and the env steps."""
     from sdar_core.envs import make
-    from sdar_core.models import load_tokenizer
 
     config = job.config
-    index = load_student_skills(config.student_sees_skills, job.skills_index_dir)
-    tokenizer = load_tokenizer(job.model_path, trust_remote_code=config.trust_remote_code)
     history = config.history_length if config.prompt_mode == "window" else 0
     env = make(
         config.env,
@@ -311,6 +308,11 @@ def play_shards(job: _RolloutJob) -> tuple[list[Episode], int]:
     episodes: list[Episode] = []
     env_steps = 0
     try:
+        choose_tasks(env, n_tasks=config.n_tasks, round=job.round)  # fails before the model loads
+        from sdar_core.models import load_tokenizer
+
+        index = load_student_skills(config.student_sees_skills, job.skills_index_dir)
+        tokenizer = load_tokenizer(job.model_path, trust_remote_code=config.trust_remote_code)
         backend = _make_backend(job.model_path, config)
         try:
             for shard in job.shards:
