@@ -53,7 +53,7 @@ from sdar_core.evaluation.policies import ModelPolicy, load_eval_model
 from sdar_core.rollout.loop import load_student_skills, student_prompt
 from sdar_core.workers import blocks, resolve_workers, run_workers, split_evenly
 
-__all__ = ["evaluate", "play_batches", "validation_tasks"]
+__all__ = ["eval_batches", "evaluate", "play_batches", "validation_tasks"]
 
 
 def validation_tasks(env: Any, n_tasks: int | None) -> list[str]:
@@ -80,21 +80,17 @@ def evaluate(
     with_skills = config.student_sees_skills and config.policy == "model"
     if with_skills and skills_index_dir is None:
         load_student_skills(True, None)  # raises, naming the fix, before any worker starts
-    with _make_env(Path(games_dir), config) as env:
-        tasks = validation_tasks(env, config.n_tasks)
     n_workers = resolve_workers(config.workers, config.device)
-    size = min(config.batch_size, math.ceil(len(tasks) / n_workers))
-    batches = [(run, tuple(chunk)) for run in range(config.k) for chunk in blocks(len(tasks), size)]
     jobs = [
         _EvalJob(
             None if model_dir is None else Path(model_dir),
             Path(games_dir),
             Path(skills_index_dir) if with_skills else None,
             config,
-            tuple(tasks),
-            tuple(batches[i] for i in part),
+            worker,
+            n_workers,
         )
-        for part in split_evenly(len(batches), n_workers)
+        for worker in range(n_workers)
     ]
     played = run_workers(play_batches, jobs, device=config.device)
     episodes = [episode for part in played for episode in part]
@@ -109,29 +105,45 @@ def evaluate(
     return results
 
 
+def eval_batches(n_tasks: int, config: EvalConfig, n_workers: int) -> list[tuple[int, range]]:
+    """Every (run, task indices) batch, in order: run by run, tasks in validation order, at
+    most `batch_size` and at most ceil(tasks / workers) tasks each."""
+    size = min(config.batch_size, math.ceil(n_tasks / n_workers))
+    return [(run, chunk) for run in range(config.k) for chunk in blocks(n_tasks, size)]
+
+
 @dataclass(frozen=True)
 class _EvalJob:
-    """One worker's batches: (run, task indices) in order, and what it needs to play them."""
+    """Worker `worker` of `n_workers`, and what it needs to play its share of the batches."""
 
     model_dir: Path | None
     games_dir: Path
     skills_index_dir: Path | None
     config: EvalConfig
-    tasks: tuple[str, ...]
-    batches: tuple[tuple[int, tuple[int, ...]], ...]
+    worker: int
+    n_workers: int
 
 
 def play_batches(job: _EvalJob) -> list[dict[str, Any]]:
-    """A worker's body: load the policy once, play each batch; the episodes in batch order."""
+    """A worker's body: find the validation tasks, take the worker's contiguous share of the
+    batches, load the policy once and play them; the episodes in batch order. Each worker finds
+    the tasks itself (they depend only on the game folders), so the stage's process never builds
+    an environment."""
     config = job.config
-    index = load_student_skills(job.skills_index_dir is not None, job.skills_index_dir)
-    actor = _actor(job.model_dir, config)
-    episodes: list[dict[str, Any]] = []
-    total = sum(len(chunk) for _, chunk in job.batches)
     with _make_env(job.games_dir, config) as env:
+        tasks = validation_tasks(env, config.n_tasks)
+        batches = eval_batches(len(tasks), config, job.n_workers)
+        parts = split_evenly(len(batches), job.n_workers)
+        if job.worker >= len(parts):  # fewer batches than workers
+            return []
+        mine = [batches[i] for i in parts[job.worker]]
+        index = load_student_skills(job.skills_index_dir is not None, job.skills_index_dir)
+        actor = _actor(job.model_dir, config)
+        episodes: list[dict[str, Any]] = []
+        total = sum(len(chunk) for _, chunk in mine)
         with tqdm(total=total, desc="evaluate", disable=not config.show_progress) as bar:
-            for run, chunk in job.batches:
-                episodes += _play(env, actor, index, list(job.tasks), list(chunk), run, config)
+            for run, chunk in mine:
+                episodes += _play(env, actor, index, tasks, list(chunk), run, config)
                 bar.update(len(chunk))
     return episodes
 
