@@ -59,25 +59,44 @@ def test_two_rollout_workers_write_the_artifact_of_one(rollouts):
     }
 
 
-@pytest.mark.transformers
-def test_two_teacher_workers_write_the_artifact_of_one(tiny_model_dir, rollouts, tmp_path):
-    index = build_index(bundled_skills_dir("alfworld"), tmp_path / "index", dense=False)
-    trajectories, _ = rollouts[1]
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sharded_index") / "index"
+    return build_index(bundled_skills_dir("alfworld"), out, dense=False)
+
+
+def _score_with_1_and_2_workers(model_dir, trajectories, index, out_root, **fields):
+    """The scored artifacts (parquet bytes, metadata) of 1 and of 2 workers."""
     outs = []
     for workers in (1, 2):
-        # min_prefix_tokens 1: the groups take the prefix-cache path, the plain path is
-        # covered by prefix_cache=False below
-        config = TeacherConfig(workers=workers, shard_groups=1, min_prefix_tokens=1, **QUIET)
-        out = tmp_path / f"w{workers}"
-        score_teacher(tiny_model_dir, trajectories, index, out, config)
+        out = out_root / f"w{workers}"
+        config = TeacherConfig(workers=workers, **fields, **QUIET)
+        score_teacher(model_dir, trajectories, index, out, config)
         outs.append(_artifact_bytes(out))
-    plain = TeacherConfig(workers=2, shard_groups=2, prefix_cache=False, **QUIET)
-    score_teacher(tiny_model_dir, trajectories, index, tmp_path / "plain2", plain)
-    plain_one = plain.model_copy(update={"workers": 1})
-    score_teacher(tiny_model_dir, trajectories, index, tmp_path / "plain1", plain_one)
-    assert outs[0][0] == outs[1][0]
-    assert outs[0][1]["teacher"]["config"] == outs[1][1]["teacher"]["config"]
-    assert _artifact_bytes(tmp_path / "plain1") == _artifact_bytes(tmp_path / "plain2")
+    return outs
+
+
+@pytest.mark.transformers
+def test_two_teacher_workers_write_the_artifact_of_one(
+    tiny_model_dir, rollouts, index_dir, tmp_path
+):
+    """The prefix-cache path (the default): min_prefix_tokens 1 sends every group through it."""
+    one, two = _score_with_1_and_2_workers(
+        tiny_model_dir, rollouts[1][0], index_dir, tmp_path, shard_groups=1, min_prefix_tokens=1
+    )
+    assert one == two
+
+
+@pytest.mark.slow
+@pytest.mark.transformers
+def test_two_teacher_workers_pack_the_plain_path_as_one(
+    tiny_model_dir, rollouts, index_dir, tmp_path
+):
+    """The plain path packs samples of several groups into one batch: shards of 2 groups."""
+    one, two = _score_with_1_and_2_workers(
+        tiny_model_dir, rollouts[1][0], index_dir, tmp_path, shard_groups=2, prefix_cache=False
+    )
+    assert one == two
 
 
 @pytest.mark.transformers
@@ -110,7 +129,7 @@ def test_a_failing_rollout_worker_fails_the_stage_with_its_error(
 
 @pytest.mark.transformers
 def test_vllm_teacher_scores_a_workers_shards_in_one_call_and_maps_them_back(
-    tiny_model_dir, rollouts, tmp_path, monkeypatch
+    tiny_model_dir, rollouts, index_dir, tmp_path, monkeypatch
 ):
     """vLLM is not installed here: a stand-in for `vllm_response_logprobs` scores each token
     as -(token id % 7), so every row's scores say which sequence they came from."""
@@ -124,10 +143,9 @@ def test_vllm_teacher_scores_a_workers_shards_in_one_call_and_maps_them_back(
         return [[-float(t % 7) for t in ids[start:]] for ids, start in sequences]
 
     monkeypatch.setattr(teacher_vllm, "vllm_response_logprobs", fake)
-    index = build_index(bundled_skills_dir("alfworld"), tmp_path / "index", dense=False)
     config = TeacherConfig(backend="vllm", device="cuda", workers=1, shard_groups=1, **QUIET)
     out = tmp_path / "scored"
-    score_teacher(tiny_model_dir, rollouts[1][0], index, out, config)
+    score_teacher(tiny_model_dir, rollouts[1][0], index_dir, out, config)
     ds = read_trajectories(out, require_teacher=True)
     assert calls == [len(ds)]  # one engine call for the worker's 3 shards
     for row in ds:
