@@ -35,7 +35,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Literal
 
-from sdar_core.errors import ConfigError, SdarError
+from sdar_core.errors import ConfigError
 
 __all__ = [
     "WorkerError",
@@ -52,8 +52,12 @@ __all__ = [
 Workers = int | Literal["auto"]
 
 
-class WorkerError(SdarError):
-    """A worker process failed; the message names the worker and carries its traceback."""
+class WorkerError(RuntimeError):
+    """A worker process failed; the message names the worker and carries its traceback.
+
+    A RuntimeError, not an SdarError: a worker killed by the OOM killer or a lost GPU is what a
+    retry may fix (sdar_core/run/failures.py), while a worker's own bad-input error is re-raised
+    as itself and ends the task at once."""
 
 
 def visible_gpus() -> list[str]:
