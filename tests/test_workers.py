@@ -91,3 +91,10 @@ def test_each_gpu_worker_sees_only_its_own_gpu(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "3,5"  # the parent's is left as it was
     with pytest.raises(ConfigError, match="3 GPU workers but only 2 GPUs are visible"):
         run_workers(_visible, [0, 1, 2], device="cuda")
+
+
+def test_a_killed_worker_keeps_the_retries_and_bad_input_does_not():
+    from sdar_core.run.failures import failure_line
+
+    assert failure_line(WorkerError("worker 1 of 2 was killed by signal 9")) is None
+    assert failure_line(ConfigError("value 2 is refused: pass another")) is not None
