@@ -120,6 +120,13 @@ def eval_(
     keep_texts: Annotated[
         bool, typer.Option(help="keep each turn's model text in the results JSON")
     ] = True,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="worker processes, one per GPU, each with its own model: a count, or auto "
+            "(every visible GPU with --device cuda, 1 on cpu)"
+        ),
+    ] = "auto",
 ) -> None:
     """Evaluate a checkpoint deterministically on a fixed validation set; print the metrics.
     Scripted policies (expert, random) need no --model and ignore skills."""
@@ -150,6 +157,7 @@ def eval_(
         skills_k=skills_k,
         max_prompt_tokens=max_prompt_tokens,
         keep_texts=keep_texts,
+        workers=int(workers) if workers.isdigit() else workers,
     )
     results = evaluate(
         None if policy != "model" else model,
