@@ -1,7 +1,9 @@
 """Where each stage runs: resources, images and retries per profile.
 
 - "cluster": the stages that run the model (rollouts, teacher, update, warm start, evaluation)
-  request NVIDIA GPUs and run in the GPU image; the update and the warm start get `num_gpus`.
+  request `num_gpus` NVIDIA GPUs and run in the GPU image: the update and the warm start train on
+  all of them, and rollouts, teacher scoring and evaluation run one worker process per GPU
+  (their configs' `workers: "auto"`, sdar_core.workers), so no GPU of the node idles.
 - "local": everything in the CPU image with no GPU request (a kind cluster on a laptop, or the
   embedded kfp.local run, which ignores resources and images altogether).
 
@@ -65,10 +67,10 @@ def _cluster() -> dict[str, StageResources]:
         "end_tracking": StageResources("1", "1Gi", 0, CPU_IMAGE, timeout_s=HOUR // 6),
         "index_skills": StageResources("2", "4Gi", 0, CPU_IMAGE, cpu_limit=None, timeout_s=HOUR),
         "warmstart_sft": StageResources(gpus="num_gpus", timeout_s=12 * HOUR, **gpu),
-        "generate_rollouts": StageResources(gpus=1, timeout_s=4 * HOUR, **gpu),
-        "score_teacher": StageResources(gpus=1, timeout_s=2 * HOUR, **gpu),
+        "generate_rollouts": StageResources(gpus="num_gpus", timeout_s=4 * HOUR, **gpu),
+        "score_teacher": StageResources(gpus="num_gpus", timeout_s=2 * HOUR, **gpu),
         "sdar_update": StageResources(gpus="num_gpus", timeout_s=4 * HOUR, **gpu),
-        "evaluate": StageResources(gpus=1, timeout_s=4 * HOUR, **gpu),
+        "evaluate": StageResources(gpus="num_gpus", timeout_s=4 * HOUR, **gpu),
     }
 
 

@@ -149,6 +149,13 @@ def eval_(
             help="keep each turn's model text in the results JSON [default: yes]",
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            help="worker processes, one per GPU, each with its own model: a count, or auto "
+            "(every visible GPU with --device cuda, 1 on cpu) [default: auto]"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a checkpoint deterministically on a fixed validation set; print the metrics.
     Every EvalConfig field has a flag; `--config` takes a pipeline run's settings whole.
@@ -163,6 +170,7 @@ def eval_(
         "history_length": history_length, "batch_size": batch_size, "seed": seed,
         "device": device, "dtype": dtype, "student_sees_skills": student_sees_skills,
         "skills_k": skills_k, "max_prompt_tokens": max_prompt_tokens, "keep_texts": keep_texts,
+        "workers": int(workers) if workers and workers.isdigit() else workers,
     }  # fmt: skip
     settings = eval_settings(config, flags, skills_index=skills_index)
     if settings.policy == "model" and model is None:

@@ -200,8 +200,7 @@ def test_cluster_profile_requests_gpus_and_retries(tmp_path):
         if kind in MODEL_STAGES:
             assert container["image"] == GPU_IMAGE
             assert accelerator["resourceType"] == "nvidia.com/gpu"
-            expected = "4" if kind in ("sdar-update", "warmstart-sft") else "1"
-            assert accelerator["resourceCount"] == expected
+            assert accelerator["resourceCount"] == "4"  # every model stage uses the node's GPUs
         else:
             assert container["image"] == CPU_IMAGE and accelerator is None
         retried = kind in ("generate-rollouts", "score-teacher", "evaluate")

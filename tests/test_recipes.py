@@ -76,9 +76,8 @@ def test_the_committed_yaml_carries_the_authors_settings(algorithm):
     }
     updates = [n for n in gpus if n.startswith("exec-sdar-update")]
     teachers = [n for n in gpus if n.startswith("exec-score-teacher")]
-    assert len(updates) == ROUNDS and {gpus[n] for n in updates} == {8}
-    assert len(teachers) == (ROUNDS if algorithm == "sdar" else 0)
-    assert {gpus[n] for n in gpus if n not in updates} == {1}  # rollouts, teacher, evaluation
+    assert len(updates) == ROUNDS and len(teachers) == (ROUNDS if algorithm == "sdar" else 0)
+    assert set(gpus.values()) == {8}  # every model stage uses the node's 8 GPUs
     params = spec["root"]["inputDefinitions"]["parameters"]
     config = {
         name: json.loads(params[name]["defaultValue"])
