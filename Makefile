@@ -13,7 +13,7 @@ ALGORITHM ?= sdar
 ROUNDS ?= 2
 PROFILE ?= cluster
 PIPELINE_YAML ?= sdar-$(ALGORITHM)-r$(ROUNDS).yaml
-RECIPES := $(wildcard pipelines/recipes/*.json)
+RECIPES := $(filter-out %.chain.json,$(wildcard pipelines/recipes/*.json))  # not the chains' manifests
 
 .PHONY: help install lock lock-gpu test test-fast test-gpu-lock lint bench-logprobs clean run compile \
 	recipes local-run
@@ -69,7 +69,7 @@ bench-logprobs: $(STAMP) ## Naive vs chunked token_logprobs at Qwen2.5-1.5B head
 run: $(STAMP) ## Set everything up if needed, run the whole pipeline here (kfp.local) and print the success table
 	$(BIN)/sdar run $(RUN_ARGS)
 
-replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD and SDAR x 3 seeds here (kfp.local) and print the table
+replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD, SDAR and OPSD x 3 seeds here (kfp.local) and print the tables
 	$(BIN)/sdar replicate $(REPLICATE_ARGS)
 
 compile: $(STAMP) ## Compile the pipeline to $(PIPELINE_YAML) (ALGORITHM=sdar ROUNDS=2 PROFILE=cluster)

@@ -1,5 +1,7 @@
 """KFP component: the RL update (GRPO + the preset's extra loss) on one round's trajectories."""
 
+from typing import Optional
+
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
@@ -20,10 +22,13 @@ def sdar_update(
     run_id: str,
     checkpoint: Output[Model],
     metrics: Output[Metrics],
+    state_volume: Optional[str] = None,  # noqa: UP045 (kfp does not read `str | None`)
 ):
     """model: the previous round's checkpoint (weights + trainer state); reference: the run's
     starting model (the KL reference of every round); config_json: an UpdateConfig as JSON;
-    num_gpus > 1 launches DeepSpeed on every GPU."""
+    num_gpus > 1 launches DeepSpeed on every GPU; state_volume: a shared volume's mount (the
+    run's KFP workspace or a PVC) where the trainer state lives, keyed by run_id; None: inside
+    the checkpoint."""
     from sdar_core.run.failures import stage_failures
     from sdar_core.run.stages import Tracking, log_metrics_output, update_stage
 
@@ -38,6 +43,7 @@ def sdar_update(
             round=round,
             total_rounds=total_rounds,
             num_gpus=num_gpus,
+            state_volume=state_volume,
             tracking=Tracking(tracking_uri, run_id),
         )
         log_metrics_output(metrics, flat)

@@ -33,7 +33,7 @@ from pipelines.sdar_pipeline import PipelineOptions, compile_pipeline, split_run
 from sdar_core.errors import ConfigError
 from sdar_core.outputs import write_text_atomic
 
-__all__ = ["MANIFEST_SUFFIX", "compile_chain", "chunk_paths", "read_manifest"]
+__all__ = ["MANIFEST_SUFFIX", "chunk_paths", "compile_chain", "compiled_runs", "read_manifest"]
 
 MANIFEST_SUFFIX = ".chain.json"
 SFT_TASK = "warm start (SFT)"
@@ -159,6 +159,17 @@ def _remove_stale_chunks(out: Path, keep: set[Path]) -> None:
     for path in out.parent.iterdir():
         if (pattern.fullmatch(path.name) or path == out) and path not in keep:
             path.unlink()
+
+
+def compiled_runs(
+    options: PipelineOptions, written: list[Path]
+) -> list[tuple[Path, PipelineOptions]]:
+    """(file, options) of each pipeline `compile_chain(options, ...)` wrote, in order (for the
+    plan, pipelines/plan.py)."""
+    if len(written) == 1:
+        return [(written[0], options)]
+    chunks = split_run(options, json.loads(written[-1].read_text())["rounds_per_run"])
+    return list(zip(written[:-1], chunks, strict=True))
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

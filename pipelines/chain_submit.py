@@ -118,11 +118,12 @@ def submit_chain(
     experiment: str = "sdar",
     state_path: str | Path | None = None,
     timeout_s: int = WEEK_S,
+    enable_caching: bool = True,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run (or pick up) the chain of `manifest_file` on `client` (module docstring); return
     the final state. ChainFailed when a chunk does not succeed (run the same call again to
-    resubmit it)."""
+    resubmit it). `enable_caching=False` (`sdar submit --no-cache`) runs every task again."""
     manifest_file = Path(manifest_file)
     manifest = read_manifest(manifest_file)
     path = Path(state_path) if state_path else _default_state_path(manifest_file, run_name)
@@ -138,11 +139,12 @@ def submit_chain(
     for i, chunk in enumerate(manifest["chunks"]):
         first, last = chunk["first_round"], chunk["first_round"] + chunk["rounds"] - 1
         label = f"run {i + 1} of {n} (rounds {first}-{last})"
-        _run_chunk(client, manifest, state, i, label, path, run_name, experiment, timeout_s, echo)
+        submit = {"run_name": run_name, "experiment": experiment, "caching": enable_caching}
+        _run_chunk(client, manifest, state, i, label, path, submit, timeout_s, echo)
     return state
 
 
-def _run_chunk(client, manifest, state, i, label, path, run_name, experiment, timeout_s, echo):
+def _run_chunk(client, manifest, state, i, label, path, submit, timeout_s, echo):
     """Chunk i: skip it when done, else submit it (new, or failed before) or wait for the run
     it has, then record its status and checkpoint URI; ChainFailed unless it succeeded."""
     chunk, record, n = manifest["chunks"][i], state["chunks"][i], len(manifest["chunks"])
@@ -153,9 +155,9 @@ def _run_chunk(client, manifest, state, i, label, path, run_name, experiment, ti
         run = client.create_run_from_pipeline_package(
             str(chunk["package"]),
             arguments=_chunk_arguments(state, i, state["arguments"]),
-            run_name=f"{run_name} ({i + 1}/{n})",
-            experiment_name=experiment,
-            enable_caching=True,
+            run_name=f"{submit['run_name']} ({i + 1}/{n})",
+            experiment_name=submit["experiment"],
+            enable_caching=submit["caching"],
         )
         record.update(kfp_run_id=run.run_id, status="RUNNING", checkpoint_uri=None)
         write_text_atomic(path, json.dumps(state, indent=1) + "\n")

@@ -57,6 +57,8 @@ class Recipe(BaseModel):
     mlflow_secret: str | None = None
     gpu_node_selector: dict[str, str] | None = None
     gpu_toleration: bool | None = None
+    update_memory: str | None = None
+    workspace_size: str | None = None
     model_uri: str | None = None
     games_uri: str | None = None
     index_config: StageFields = None

@@ -4,8 +4,17 @@
     model, games (importers) ─► index_skills ─► [warmstart_sft] ─► evaluate(start)
         └► R × (generate_rollouts ─► [score_teacher] ─► sdar_update) ─► evaluate(final)
 
-Each update takes the previous round's checkpoint (weights plus the trainer state: optimizer
-moments and counters) and the run's starting checkpoint as its KL reference.
+Each update takes the previous round's checkpoint and the run's starting checkpoint as its KL
+reference. Only weights cross artifact storage where a shared volume is there: the update keeps
+the trainer state (optimizer moments, float32 weights; tens of GB for a 3B model) on the run's
+KFP workspace (cluster profile, KFP backend >= 2.14) or on the PVC (`pvc_name`, any profile),
+under `<volume>/trainer-state/<MLflow run id>/`, and the checkpoint artifact, which rollouts,
+teacher, evaluation and the next update download, carries the weights and small JSON naming the
+state's folder. The workspace ends with the run: the run's last update (`_state_leaves_run`)
+writes the state into its checkpoint instead, so that a next run of a chain resumes from it; a
+PVC outlives the run, and a chain keeps its state there. Without either (the local profile, the
+embedded run) the state travels inside the checkpoint. Resubmitting a failed run with caching
+on needs the PVC: cached updates of a workspace run name folders of a workspace that is gone.
 
 KFP v2 cannot loop over artifacts, so the R rounds are unrolled here at compile time; the
 algorithm, environment, R, warm start, profile, GPU count, PVC and secret name are compile-time
@@ -52,6 +61,7 @@ local path (derived from its URI) in every pod, so the adapter's base is there.
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -75,7 +85,7 @@ from components import (
     warmstart_sft,
 )
 from pipelines.kfp_speed import faster_kfp
-from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, Profile
+from pipelines.profiles import PROFILES, RETRIED_STAGES, RETRY, SHM_MOUNT, Profile
 from sdar_core.errors import ConfigError
 from sdar_core.limits import check_limit, check_whole_number, overrides
 
@@ -92,11 +102,14 @@ DEFAULT_TRACKING_URI = "http://mlflow.mlflow.svc.cluster.local:5000"
 PVC_MOUNT = "/data"
 SECRET_KEYS = {"username": "MLFLOW_TRACKING_USERNAME", "password": "MLFLOW_TRACKING_PASSWORD"}
 PVC_STAGES = frozenset({"sdar_update"})  # the stages that read or write the volume
+WORKSPACE_SIZE = "256Gi"  # Qwen2.5-3B: ≈ 43 GB per state folder, 3 at once while an update prunes
 _CLUSTER_STAGE_FIELDS = {"device": "cuda"}  # stage configs' defaults on the cluster profile
 # On GPUs the rollout's log-probs come from vLLM's sampler, whose kernels differ from the
 # training engine's; the update recomputes them with the training engine before its first step,
 # as the authors' trainer does ("old log-probs"), and logs the gap (update/logprob_gap/*).
-_CLUSTER_UPDATE_FIELDS = {"recompute_old_logprobs": True}
+_CLUSTER_UPDATE_FIELDS = {"recompute_old_logprobs": True, "weights_dtype": "bfloat16"}
+# (bfloat16 weights in the checkpoint artifact: what vLLM and the teacher run in; a float32
+# update keeps its float32 weights in the trainer state, on the shared volume)
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,13 @@ class PipelineOptions:
     # this pipeline ends the run).
     first_round: int = 0
     total_rounds: int | None = None
+    # the cluster profile's KFP workspace (the trainer state's volume without a PVC); None: no
+    # workspace (a backend before 2.14), the state then travels inside the checkpoints
+    workspace_size: str | None = WORKSPACE_SIZE
+    # memory request and limit of the update pods, e.g. "113Gi": every rank reads the module
+    # and its optimizer shard into host memory when it resumes (sdar_core.train.memory, sized
+    # there from the model); None: the profile's
+    update_memory: str | None = None
 
     def __post_init__(self) -> None:
         if self.rounds is None:
@@ -156,6 +176,12 @@ class PipelineOptions:
                 f"{self.algorithm} does not train (it evaluates the start checkpoint): set "
                 f"rounds to 0, got {self.rounds}"
             )
+        for name in ("update_memory", "workspace_size"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(r"[1-9][0-9]*(Mi|Gi|Ti)", value):
+                raise ConfigError(
+                    f'{name} must be whole Mi, Gi or Ti (no decimals), got {value!r}: e.g. "113Gi"'
+                )
         if self.num_gpus < 1:
             raise ConfigError(f"num_gpus must be >= 1, got {self.num_gpus}: set it to 1")
         _check_stage_configs(self, algo)
@@ -318,13 +344,25 @@ def _check_field_names(param: str, cls: Any, fields: Mapping[str, Any]) -> None:
 
 
 def _configure(task: Any, stage: str, label: str, options: PipelineOptions) -> Any:
-    """Display name, resources, image, retries, caching, secret and PVC of one task."""
+    """Display name, resources, image, /dev/shm, timeout, retries, caching, secret and PVC of
+    one task (pipelines/profiles.py says why each)."""
     res = PROFILES[options.profile][stage]
+    if stage == "sdar_update" and options.update_memory is not None:
+        res = replace(res, memory=options.update_memory)
     task.set_display_name(label)
     task.set_cpu_request(res.cpu).set_memory_request(res.memory)
-    # limits equal to the requests: a stage that outgrows them is stopped, not its neighbours
-    task.set_cpu_limit(res.cpu).set_memory_limit(res.memory)
+    # a memory limit equal to the request: a stage that outgrows it is stopped, not its
+    # neighbours; no CPU limit where the profile says so (CFS throttling: profiles.py)
+    task.set_memory_limit(res.memory)
+    if res.cpu_limit_value() is not None:
+        task.set_cpu_limit(res.cpu_limit_value())
     task.set_container_image(res.image)
+    if res.shm is not None:
+        kubernetes.empty_dir_mount(
+            task, volume_name="dshm", mount_path=SHM_MOUNT, medium="Memory", size_limit=res.shm
+        )
+    if res.timeout_s is not None:
+        kubernetes.set_timeout(task, res.timeout_s)
     gpus = options.num_gpus if res.gpus == "num_gpus" else res.gpus
     if gpus:
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(str(gpus))
@@ -354,6 +392,33 @@ def _task(component: Any, stage: str, name: str, options: PipelineOptions, /, **
     return _configure(component(**inputs), stage, name, options)
 
 
+def state_volume(o: PipelineOptions) -> str | None:
+    """Where the updates keep the trainer state: "pvc" (persists across runs), "workspace" (the
+    run's KFP workspace, cluster profile), or None (inside the checkpoints)."""
+    if o.pvc_name is not None:
+        return "pvc"
+    if o.profile == "cluster" and o.workspace_size is not None:
+        return "workspace"
+    return None
+
+
+def _state_leaves_run(o: PipelineOptions, r: int) -> bool:
+    """Whether round r's update is the last of this pipeline run, whose trainer state a next run
+    of the chain resumes from (`last_round_of_run`). A chain's last run need not hand it on,
+    but every run's last round carries it: a finished run can then still be continued."""
+    return last_round_of_run(o, r)
+
+
+def _state_volume_input(o: PipelineOptions, r: int) -> dict[str, str]:
+    """The update task's `state_volume` input for round r (module docstring)."""
+    volume = state_volume(o)
+    if volume == "pvc":
+        return {"state_volume": PVC_MOUNT}
+    if volume == "workspace" and not _state_leaves_run(o, r):
+        return {"state_volume": dsl.WORKSPACE_PATH_PLACEHOLDER}
+    return {}
+
+
 def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, **params) -> Any:
     """Add the unrolled rounds first_round .. first_round + rounds - 1 from the checkpoint `model`
     (KL reference: `start`, default `model`); return the final checkpoint (an output channel)."""
@@ -378,7 +443,8 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
             sdar_update, "sdar_update", f"round {r}: update", o,
             model=model, reference=start, trajectories=data,
             config_json=params["update_config"], algorithm=o.algorithm, round=r,
-            total_rounds=o.run_rounds, num_gpus=o.num_gpus, **common,
+            total_rounds=o.run_rounds, num_gpus=o.num_gpus, **_state_volume_input(o, r),
+            **common,
         )  # fmt: skip
         model = update.outputs["checkpoint"]
     return model
@@ -432,8 +498,14 @@ def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
         return track.output
 
     description = " ".join(filter(None, [f"SDAR pipeline: {algo.description}", o.note]))
+    config = None
+    if state_volume(o) == "workspace" and any(
+        "state_volume" in _state_volume_input(o, r)
+        for r in range(o.first_round, o.first_round + o.rounds)
+    ):
+        config = dsl.PipelineConfig(workspace=dsl.WorkspaceConfig(size=o.workspace_size))
     with faster_kfp():  # kfp alone builds the unrolled rounds in cubic time (kfp_speed.py)
-        return dsl.pipeline(name=o.name, description=description)(
+        return dsl.pipeline(name=o.name, description=description, pipeline_config=config)(
             _trimmed(sdar_pipeline, o, used_stage_configs(o, algo))
         )
 

@@ -1,8 +1,10 @@
 """Submit a compiled pipeline to a Kubeflow Pipelines server with `kfp.Client`.
 
 `kfp.Client(host=...)` checks the server's health when it is built (DESIGN.md §4), so an
-unreachable host fails here, before anything is uploaded. Caching stays on, so re-submitting the
-same arguments resumes after the last finished stage.
+unreachable host fails here, before anything is uploaded. Caching stays on by default, so
+re-submitting the same arguments resumes after the last finished stage; `enable_caching=False`
+(`sdar submit --no-cache`) runs every task again (kfp.Client turns caching off on every task of
+the pipeline before it uploads it).
 """
 
 from pathlib import Path
@@ -29,6 +31,7 @@ def submit_pipeline(
     experiment: str = "sdar",
     namespace: str | None = None,
     token: str | None = None,
+    enable_caching: bool = True,
 ) -> str:
     """Create a run of the compiled pipeline `package`; return the KFP run id.
 
@@ -44,6 +47,6 @@ def submit_pipeline(
         arguments=arguments,
         run_name=run_name,
         experiment_name=experiment,
-        enable_caching=True,
+        enable_caching=enable_caching,
     )
     return run.run_id

@@ -85,7 +85,9 @@ def compile_(
     ] = None,
 ) -> None:
     """Compile the SDAR pipeline for one algorithm, environment and R to a KFP YAML file (a
-    long run: a chain of them, pipelines/chain.py)."""
+    long run: a chain of them, pipelines/chain.py), then print its plan: runs, tasks and
+    estimated Argo Workflow size, GPUs per stage, bytes through artifact storage per round and
+    an estimated round time (pipelines/plan.py)."""
     package_module = pipelines()
     selector = None
     if gpu_node_selector:
@@ -110,18 +112,23 @@ def compile_(
         "gpu_node_selector": selector,
         "gpu_toleration": gpu_toleration,
     }
+    plan_model = model  # a model folder here gives the plan its parameter count
     if recipe is not None:
         recipe_module = pipelines("pipelines.recipe")
         options = recipe_module.recipe_options(recipe, **flags)
+        plan_model = recipe_module.load_recipe(recipe).model
         if rounds_per_run is None:
             rounds_per_run = recipe_module.load_recipe(recipe).rounds_per_run
     else:
         given = {name: value for name, value in flags.items() if value is not None}
         options = package_module.PipelineOptions(**given)
-    for path in pipelines("pipelines.chain").compile_chain(
-        options, out, rounds_per_run=rounds_per_run
-    ):
+    chain = pipelines("pipelines.chain")
+    written = chain.compile_chain(options, out, rounds_per_run=rounds_per_run)
+    for path in written:
         typer.echo(path)
+    runs = chain.compiled_runs(options, written)
+    plan = pipelines("pipelines.plan")
+    typer.echo(plan.format_plan(plan.plan(runs, model=plan_model)))
     from components.images import unpublished_registry_warning
 
     warning = unpublished_registry_warning()
@@ -184,6 +191,14 @@ def submit(
     run_timeout: Annotated[
         int, typer.Option(help="a chain's wait for each of its runs, in seconds")
     ] = 7 * 24 * 3600,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="run every task again, even where a cached result matches [default: caching on, "
+            "a re-submission resumes after the last finished stage]",
+        ),
+    ] = False,
 ) -> None:
     """Submit a compiled pipeline to a Kubeflow Pipelines server (kfp.Client). Where the model
     or data URI is a folder readable here, its content hash goes into the MLflow run."""
@@ -226,6 +241,7 @@ def submit(
             token,
             chain_state,
             run_timeout,
+            not no_cache,
         )
         return
     run_id = pipelines("pipelines.submit").submit_pipeline(
@@ -236,12 +252,13 @@ def submit(
         experiment=experiment,
         namespace=namespace,
         token=token,
+        enable_caching=not no_cache,
     )
     typer.echo(f"KFP run id: {run_id}")
 
 
 def _submit_chain(
-    manifest: Path, host, arguments, run_name, experiment, namespace, token, state, timeout
+    manifest: Path, host, arguments, run_name, experiment, namespace, token, state, timeout, cache
 ) -> None:
     """Submit (or pick up) the chain of `manifest` (pipelines/chain_submit.py)."""
     chain = pipelines("pipelines.chain_submit")
@@ -249,7 +266,7 @@ def _submit_chain(
     try:
         chain.submit_chain(
             manifest, client, arguments=arguments, run_name=run_name, experiment=experiment,
-            state_path=state, timeout_s=timeout, echo=typer.echo,
+            state_path=state, timeout_s=timeout, enable_caching=cache, echo=typer.echo,
         )  # fmt: skip
     except chain.ChainFailed as failed:
         typer.echo(f"error: {failed}", err=True)

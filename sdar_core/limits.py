@@ -49,10 +49,12 @@ LIMITS: dict[str, int] = {
     "rounds": 1_000,
     "total_iterations": 1_000_000,
     "num_gpus": 64,
+    "workers": 64,  # worker processes of a model stage, one per GPU
     # data
     "n_train_games": 100_000,
     "n_valid_games": 100_000,
     "n_tasks": 100_000,
+    "shard_groups": 100_000,
     "group_size": 256,
     "episodes_per_task": 1_000,
     "n_test_goals": 1_000_000,

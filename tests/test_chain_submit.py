@@ -181,9 +181,12 @@ def test_the_commands_compile_and_submit_a_chain(tmp_path, monkeypatch, capsys):
         main(["compile", str(out), *args, "--rounds-per-run", "2"])
     assert exit_info.value.code in (0, None)
     manifest = tmp_path / "grpo.chain.json"
-    assert capsys.readouterr().out.split() == [
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:4] == [
         str(tmp_path / "grpo-1of2.yaml"), str(tmp_path / "grpo-2of2.yaml"), str(manifest),
+        "plan: 2 run(s), 3 round(s) in all",
     ]  # fmt: skip
+    assert printed[4].startswith("  run 1: grpo-1of2.yaml: 2 round(s), ")
     fake = _fake(manifest)
     monkeypatch.setattr(submit_module, "make_client", lambda **_: fake)
     state = str(tmp_path / "s.json")

@@ -72,22 +72,23 @@ def test_gap_quantiles_interpolate_between_order_statistics():
 
 
 def test_replicate_rows_and_differences_are_paired_by_seed():
-    from sdar_core.run.replicate import RunOutcome, _differences, _rows, markdown_table
+    from sdar_core.run.replicate_table import RunOutcome, differences, markdown_table, rows
 
     finals = {("grpo", 0): 0.2, ("grpo", 1): 0.3, ("grpo", 2): 0.4,
               ("sdar", 0): 0.5, ("sdar", 1): 0.5, ("sdar", 2): 0.8}  # fmt: skip
     runs = [
         RunOutcome(a, s, f"{a}{s}", start=0.1, final=v, seconds=1.0,
-                   last={"update/sdar/gate_mean": 0.5} if a == "sdar" else {})
+                   histories={"update/sdar/gate_mean": {0: 0.1, 1: 0.5}} if a == "sdar" else {})
         for (a, s), v in finals.items()
     ]  # fmt: skip
-    rows = _rows(runs, ["grpo", "sdar"])
-    assert [r["algorithm"] for r in rows] == ["grpo", "sdar"]
-    assert rows[1]["final"] == pytest.approx(0.6) and rows[1]["change"] == pytest.approx(0.5)
+    table = rows(runs, ["grpo", "sdar"], {"grpo": "GRPO", "sdar": "SDAR"})
+    assert [r["arm"] for r in table] == ["grpo", "sdar"]
+    assert table[1]["final"] == pytest.approx(0.6) and table[1]["change"] == pytest.approx(0.5)
+    assert table[1]["gate mean"] == pytest.approx(0.5) and table[0]["gate mean"] is None
     # per-seed differences 0.3, 0.2, 0.4: mean 0.3, sd 0.1, t(2) = 4.303
-    (diff,) = _differences(runs, ["grpo", "sdar"])
+    (diff,) = differences(runs, ["grpo", "sdar"])
     half = 4.302652729911275 * 0.1 / math.sqrt(3)
     assert diff["difference"] == pytest.approx(0.3)
     assert (diff["low"], diff["high"]) == pytest.approx((0.3 - half, 0.3 + half), abs=1e-3)
-    text = markdown_table(rows, [diff], title="t")
-    assert "| sdar - grpo | 3 |" in text and "| grpo | 3 |" in text
+    text = markdown_table(table, [diff], [], title="t")
+    assert "| sdar - grpo | 3 |" in text and "| GRPO (`grpo`) | 3 |" in text

@@ -23,7 +23,8 @@ def compiled(tmp_path: Path, **options) -> tuple[dict, dict, Path]:
     path = compile_pipeline(PipelineOptions(**options), tmp_path / "pipeline.yaml")
     docs = list(yaml.safe_load_all(path.read_text()))
     # no platform document at all when no task has a Kubernetes setting
-    platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if docs[1:] else {}
+    kubernetes = docs[1]["platforms"]["kubernetes"] if docs[1:] else {}
+    platform = kubernetes.get("deploymentSpec", {}).get("executors", {})  # (or only a workspace)
     return docs[0], platform, path
 
 
@@ -199,8 +200,7 @@ def test_cluster_profile_requests_gpus_and_retries(tmp_path):
         if kind in MODEL_STAGES:
             assert container["image"] == GPU_IMAGE
             assert accelerator["resourceType"] == "nvidia.com/gpu"
-            expected = "4" if kind in ("sdar-update", "warmstart-sft") else "1"
-            assert accelerator["resourceCount"] == expected
+            assert accelerator["resourceCount"] == "4"  # every model stage uses the node's GPUs
         else:
             assert container["image"] == CPU_IMAGE and accelerator is None
         retried = kind in ("generate-rollouts", "score-teacher", "evaluate")
@@ -413,9 +413,9 @@ def test_gpu_placement_limits_and_only_the_stage_configs_a_preset_reads(tmp_path
     assert rollout["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert "nodeSelector" not in executors.get("exec-start-tracking", {})
     resources = spec["deploymentSpec"]["executors"]["exec-generate-rollouts"]["container"]
-    assert (
-        resources["resources"]["resourceCpuLimit"] == resources["resources"]["resourceCpuRequest"]
-    )
+    # no CPU limit on GPU tasks (CFS throttling: pipelines/profiles.py); memory limited
+    assert "resourceCpuLimit" not in resources["resources"]
+    assert resources["resources"]["resourceCpuRequest"] == "8"
     assert resources["resources"]["resourceMemoryLimit"] == "64Gi"
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert {"rollout_config", "update_config"} <= set(params)

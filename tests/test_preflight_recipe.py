@@ -61,8 +61,8 @@ def test_the_compiled_preflight_takes_every_path_of_the_cluster_run():
         if "accelerator" in e.get("container", {}).get("resources", {})
     }
     assert gpus == {
-        "exec-generate-rollouts": 1, "exec-score-teacher": 1, "exec-sdar-update": 8,
-        "exec-evaluate": 1,
+        "exec-generate-rollouts": 8, "exec-score-teacher": 8, "exec-sdar-update": 8,
+        "exec-evaluate": 8,
     }  # fmt: skip
     assert sum(n.startswith("exec-sdar-update") for n in executors) == 2
     assert sum(n.startswith("exec-importer") for n in executors) == 2  # model and games

@@ -97,9 +97,8 @@ def test_the_committed_yaml_carries_the_authors_settings(algorithm):
         }
         updates += [gpus[n] for n in gpus if n.startswith("exec-sdar-update")]
         teachers += [n for n in gpus if n.startswith("exec-score-teacher")]
-        others = {gpus[n] for n in gpus if not n.startswith("exec-sdar-update")}
-        assert others == {1}  # rollouts, teacher, evaluation
-    assert len(updates) == ROUNDS and set(updates) == {8}  # the chunks train the 150 rounds
+        assert set(gpus.values()) == {8}  # every model stage uses the node's 8 GPUs
+    assert len(updates) == ROUNDS  # the chunks train the 150 rounds
     assert len(teachers) == (ROUNDS if algorithm == "sdar" else 0)
     # every round once, in order, each update told the run's length (the schedule continues)
     rounds = [
@@ -201,13 +200,3 @@ def test_flags_override_the_recipe(tmp_path):
     assert spec["pipelineInfo"]["name"] == "sdar-alfworld-sdar-r2"
     update = spec["deploymentSpec"]["executors"]["exec-sdar-update"]["container"]["resources"]
     assert update["accelerator"]["count"] == "1"
-
-
-@pytest.mark.parametrize("algorithm", ["sdar", "grpo"])
-def test_every_committed_run_fits_the_workflow_budget(algorithm):
-    """Each chunk's Argo Workflow, as the KFP backend would build it, is under the budget
-    (pipelines/argo_size.py estimates it from the IR; no cluster is reachable here)."""
-    argo_size = pytest.importorskip("pipelines.argo_size")
-    for path in committed(algorithm)[:-1]:
-        size = argo_size.estimate_workflow_bytes(path)
-        assert size <= argo_size.WORKFLOW_BUDGET_BYTES, f"{path.name}: ~{size:,} bytes"

@@ -181,3 +181,20 @@ def test_items_built_once_per_group_equal_the_builder_for_every_row(
             assert set(counts) == {3}
         else:  # the builder dropped skills to fit, but not all of them
             assert min(counts) < 3 and max(counts) > 0
+
+
+def test_skill_noise_gives_the_asked_share_of_groups_other_skills(
+    tiny_model_dir, rollouts, index_dir, tmp_path
+):
+    runs = {}
+    for noise in (0.0, 0.5):
+        config = TeacherConfig(skills_k=1, skill_noise=noise, seed=1, **QUIET)
+        out = tmp_path / f"noise{noise}"
+        summary = score_teacher(tiny_model_dir, rollouts / "per_step", index_dir, out, config)
+        ds = read_trajectories(out, require_teacher=True)
+        runs[noise] = (summary, dict(zip(ds["group_id"], ds["teacher_skills"], strict=False)))
+    (clean, clean_skills), (noisy, noisy_skills) = runs[0.0], runs[0.5]
+    changed = [g for g in clean_skills if clean_skills[g] != noisy_skills[g]]
+    assert len(clean_skills) == 2 and len(changed) == 1  # round(0.5 x 2 groups)
+    assert clean["teacher_noisy_context_share"] == 0.0
+    assert noisy["teacher_noisy_context_share"] == 0.5

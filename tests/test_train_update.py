@@ -362,3 +362,21 @@ def test_recomputed_old_logprobs_and_reference_dir(tiny_model_dir, scored, tmp_p
     assert stale["ppo_kl"] == pytest.approx(-0.5, abs=1e-4) and stale["pg_clipfrac"] > 0.2
     assert abs(fresh["ppo_kl"]) < 1e-5 and fresh["pg_clipfrac"] == 0.0
     assert fresh["kl_loss"] < 1e-9
+
+
+def test_distill_coef_overrides_the_presets(tiny_model_dir, scored, tmp_path):
+    # the same batch at a negligible lr: the total losses differ by (0.1 - 0.01) x the
+    # distillation loss, which the coefficient scales (L = ... + distill_coef * L_sd)
+    common = dict(algorithm="sdar", lr=1e-12, mini_batch_size=None, **SGD)
+    preset = sdar_update(tiny_model_dir, scored, tmp_path / "a", UpdateConfig(**common))
+    raised = sdar_update(
+        tiny_model_dir, scored, tmp_path / "b", UpdateConfig(distill_coef=0.1, **common)
+    )
+    assert raised["sdar/loss"] == pytest.approx(preset["sdar/loss"], rel=1e-6)
+    assert preset["sdar/loss"] != 0.0
+    expected = preset["loss"] + (0.1 - 0.01) * preset["sdar/loss"]
+    assert raised["loss"] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    with pytest.raises(ValueError, match="has no distillation term"):
+        UpdateConfig(algorithm="grpo", distill_coef=0.1)
+    with pytest.raises(ValueError, match="distill_coef must be > 0"):
+        UpdateConfig(distill_coef=0.0)

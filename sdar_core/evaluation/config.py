@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
 from sdar_core.limits import Count, OptionalCount
+from sdar_core.workers import check_workers
 
 __all__ = ["EvalConfig"]
 
@@ -52,6 +53,11 @@ class EvalConfig(BaseModel):
     keep_texts: bool = Field(
         default=True, description="keep each turn's model text in the results JSON"
     )
+    workers: Count | Literal["auto"] = Field(
+        default="auto",
+        description="worker processes, one per GPU (auto: every visible GPU on device cuda, "
+        "1 on CPU); batches shrink to tasks / workers so that every worker has some",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EvalConfig:
@@ -69,6 +75,7 @@ class EvalConfig(BaseModel):
                 raise ConfigError(
                     f"{name} must be >= {minimum}, got {getattr(self, name)}: set {name} to {fix}"
                 )
+        check_workers(self.workers)
         if self.n_tasks is not None and self.n_tasks < 1:
             raise ConfigError(f"n_tasks must be >= 1, got {self.n_tasks}: or None for all")
         if self.policy == "model" and self.decoding == "greedy" and self.k != 1:

@@ -18,6 +18,13 @@ loop builds them (`rollout.loop.student_prompt`): skills retrieved once per task
 text, so the same skills for the same task) go into the system message, as many as fit in
 `max_prompt_tokens`. The scripted policies read no prompt and ignore skills.
 
+Workers (`config.workers`, one per GPU; sdar_core.workers): the batches, in order (run by run,
+tasks in validation order), are dealt to the workers in contiguous runs; each worker loads the
+model once and plays its batches, and the episodes are merged in batch order, so the JSON is the
+one a single worker writes. A batch holds `min(batch_size, ceil(tasks / workers))` tasks, so that
+every worker gets some; results do not depend on batching (above), and with `batch_size` at most
+tasks / workers the batches themselves are the same for any number of workers.
+
 The artifact (written to a temporary file and renamed) holds the config, the metrics of the
 environment's registered metrics function (flat `{name: float}`, KFP-style) and every episode
 (task, run, won, steps, invalid actions, reward, actions, the retrieved skills' names, the
@@ -29,8 +36,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +51,9 @@ from sdar_core.evaluation.config import EvalConfig
 from sdar_core.evaluation.metrics import EVAL_METRICS
 from sdar_core.evaluation.policies import ModelPolicy, load_eval_model
 from sdar_core.rollout.loop import load_student_skills, student_prompt
+from sdar_core.workers import blocks, resolve_workers, run_workers, split_evenly
 
-__all__ = ["evaluate", "validation_tasks"]
+__all__ = ["eval_batches", "evaluate", "play_batches", "validation_tasks"]
 
 
 def validation_tasks(env: Any, n_tasks: int | None) -> list[str]:
@@ -64,43 +74,91 @@ def evaluate(
     skills_index_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate (module docstring); returns {"config", "metrics", "episodes"}."""
-    from sdar_core.envs import make
-
     metrics_fn = EVAL_METRICS.get(config.env)
     if config.policy == "model" and model_dir is None:
         raise ConfigError("policy='model' needs model_dir: pass a checkpoint directory")
     with_skills = config.student_sees_skills and config.policy == "model"
-    index = load_student_skills(with_skills, skills_index_dir)
-    actor = _actor(model_dir, config)
-    env = make(
-        config.env,
-        data_dir=Path(games_dir),
-        split=config.split,
-        max_steps=config.max_steps,
-        history_length=config.history_length,
-        seed=config.seed,
-    )
-    episodes: list[dict[str, Any]] = []
-    try:
-        tasks = validation_tasks(env, config.n_tasks)
-        total = config.k * len(tasks)
-        with tqdm(total=total, desc="evaluate", disable=not config.show_progress) as bar:
-            for run in range(config.k):
-                for start in range(0, len(tasks), config.batch_size):
-                    chunk = list(range(start, min(start + config.batch_size, len(tasks))))
-                    episodes += _play(env, actor, index, tasks, chunk, run, config)
-                    bar.update(len(chunk))
-    finally:
-        env.close()
+    if with_skills and skills_index_dir is None:
+        load_student_skills(True, None)  # raises, naming the fix, before any worker starts
+    n_workers = resolve_workers(config.workers, config.device)
+    jobs = [
+        _EvalJob(
+            None if model_dir is None else Path(model_dir),
+            Path(games_dir),
+            Path(skills_index_dir) if with_skills else None,
+            config,
+            worker,
+            n_workers,
+        )
+        for worker in range(n_workers)
+    ]
+    played = run_workers(play_batches, jobs, device=config.device)
+    episodes = [episode for part in played for episode in part]
     results = {
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude={"workers"}),  # not part of the result
         "model_dir": None if model_dir is None else str(model_dir),
-        "skills_index_dir": None if index is None else str(skills_index_dir),
+        "skills_index_dir": str(skills_index_dir) if with_skills else None,
         "metrics": metrics_fn(episodes, config.k),
         "episodes": episodes,
     }
     _write_json(Path(out_path), results)
     return results
+
+
+def eval_batches(n_tasks: int, config: EvalConfig, n_workers: int) -> list[tuple[int, range]]:
+    """Every (run, task indices) batch, in order: run by run, tasks in validation order, at
+    most `batch_size` and at most ceil(tasks / workers) tasks each."""
+    size = min(config.batch_size, math.ceil(n_tasks / n_workers))
+    return [(run, chunk) for run in range(config.k) for chunk in blocks(n_tasks, size)]
+
+
+@dataclass(frozen=True)
+class _EvalJob:
+    """Worker `worker` of `n_workers`, and what it needs to play its share of the batches."""
+
+    model_dir: Path | None
+    games_dir: Path
+    skills_index_dir: Path | None
+    config: EvalConfig
+    worker: int
+    n_workers: int
+
+
+def play_batches(job: _EvalJob) -> list[dict[str, Any]]:
+    """A worker's body: find the validation tasks, take the worker's contiguous share of the
+    batches, load the policy once and play them; the episodes in batch order. Each worker finds
+    the tasks itself (they depend only on the game folders), so the stage's process never builds
+    an environment."""
+    config = job.config
+    with _make_env(job.games_dir, config) as env:
+        tasks = validation_tasks(env, config.n_tasks)
+        batches = eval_batches(len(tasks), config, job.n_workers)
+        parts = split_evenly(len(batches), job.n_workers)
+        if job.worker >= len(parts):  # fewer batches than workers
+            return []
+        mine = [batches[i] for i in parts[job.worker]]
+        index = load_student_skills(job.skills_index_dir is not None, job.skills_index_dir)
+        actor = _actor(job.model_dir, config)
+        episodes: list[dict[str, Any]] = []
+        total = sum(len(chunk) for _, chunk in mine)
+        with tqdm(total=total, desc="evaluate", disable=not config.show_progress) as bar:
+            for run, chunk in mine:
+                episodes += _play(env, actor, index, tasks, list(chunk), run, config)
+                bar.update(len(chunk))
+    return episodes
+
+
+def _make_env(games_dir: Path, config: EvalConfig) -> Any:
+    from sdar_core.envs import make
+
+    return make(
+        config.env,
+        data_dir=games_dir,
+        split=config.split,
+        max_steps=config.max_steps,
+        history_length=config.history_length,
+        seed=config.seed,
+    )
 
 
 def _actor(model_dir, config: EvalConfig) -> Any:

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
-from sdar_core.limits import Count
+from sdar_core.limits import Count, OptionalCount
 from sdar_core.rollout.backends.base import SamplingSettings, list_backends
+from sdar_core.workers import check_workers
 
 __all__ = ["Layout", "PromptMode", "RolloutConfig"]
 
@@ -69,6 +70,17 @@ class RolloutConfig(BaseModel):
         description="task-specific skills retrieved per group (the bundled libraries hold one "
         "per task type, so 1 is that type's skill; the general skills come on top)",
     )
+    workers: Count | Literal["auto"] = Field(
+        default="auto",
+        description="worker processes, one per GPU (auto: every visible GPU on device cuda, "
+        "1 on CPU); see sdar_core.workers",
+    )
+    shard_groups: OptionalCount = Field(
+        default=None,
+        description="groups per shard: each shard is played as its own batch of episodes, so "
+        "the artifact does not depend on the number of workers; None: the groups split evenly "
+        "over the workers (with 1 worker, one batch as before)",
+    )
     show_progress: bool = True
 
     @model_validator(mode="after")
@@ -88,6 +100,12 @@ class RolloutConfig(BaseModel):
                 raise ConfigError(
                     f"{name} must be >= {minimum}, got {getattr(self, name)}: set {name} to {fix}"
                 )
+        check_workers(self.workers)
+        if self.shard_groups is not None and self.shard_groups < 1:
+            raise ConfigError(
+                f"shard_groups must be >= 1, got {self.shard_groups}: set it to None (an even "
+                "split over the workers) or a group count"
+            )
         self.sampling()  # validates temperature, top_p and max_new_tokens
         if self.backend not in list_backends():
             raise ConfigError(f"unknown backend {self.backend!r}: choose one of {list_backends()}")

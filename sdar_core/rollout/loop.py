@@ -21,6 +21,19 @@ environment is still stepped with an empty text until the batch ends, and those 
 
 With `student_sees_skills` (Skill-Prompt, Skill-GRPO), skills retrieved once per group (query: the
 task text) go into the system message through the skill builder; without, skills play no part.
+
+Sharding (`config.workers`, `config.shard_groups`; sdar_core.workers): the round's groups are cut
+into shards of consecutive groups, the shards are dealt to worker processes in contiguous runs
+(one per GPU, each with its own model), and each shard is played as a round of its own
+(`play_round(..., groups=shard)`): its episodes are batched together and never with another
+shard's. The episodes come back in group order, so the artifact is the one a single worker
+writes. Neither a group's task, its episode seeds nor its sampling seeds depend on the shard:
+seeds use the episode's slot in the whole round (group x group_size + member). With the hf
+backend a prompt's sample can still depend on its batch neighbours through floating-point noise
+of the padded forward, so an explicit `shard_groups` (the same batches whatever the number of
+workers) gives the same artifact with 1 worker or many (tested on CPU); the default (None) cuts
+the groups evenly over the workers, one shard each, which keeps batches as large as possible
+(with 1 worker: one batch of every episode, as before sharding existed).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +54,14 @@ from sdar_core.rollout.config import RolloutConfig
 from sdar_core.rollout.samples import Episode, Turn, build_samples, summarize
 from sdar_core.rollout.schema import COLUMNS, write_trajectories
 from sdar_core.rollout.tokens import TurnDelta, render_prompt_ids
+from sdar_core.workers import blocks, resolve_workers, run_workers, shard_size, split_evenly
 
 __all__ = [
     "choose_tasks",
     "generate_rollouts",
     "load_student_skills",
     "play_round",
+    "play_shards",
     "sampling_seed",
     "student_prompt",
 ]
@@ -82,16 +98,24 @@ def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
 class _Round:
     """One round's episodes and the prompt bookkeeping of `play_round`."""
 
-    def __init__(self, env, backend, tokenizer, config: RolloutConfig, round: int, index) -> None:
+    def __init__(
+        self, env, backend, tokenizer, config: RolloutConfig, round: int, index, groups
+    ) -> None:
         self.env, self.backend, self.tokenizer = env, backend, tokenizer
-        self.config, self.round, self.index = config, round, index
+        self.config, self.round, self.index, self.groups = config, round, index, groups
         self.delta = TurnDelta(tokenizer)
         self.skills: dict[str, list] = {}
         self.episodes: list[Episode] = []
+        self.round_slots: list[int] = []  # each episode's slot in the whole round (its seeds)
 
     def start(self) -> None:
         tasks = choose_tasks(self.env, n_tasks=self.config.n_tasks, round=self.round)
-        slots = [(g, m) for g in range(len(tasks)) for m in range(self.config.group_size)]
+        groups = range(len(tasks)) if self.groups is None else self.groups
+        if any(not 0 <= g < len(tasks) for g in groups):
+            raise ConfigError(f"groups {list(groups)} are not all in 0..{len(tasks) - 1}")
+        size = self.config.group_size
+        slots = [(g, m) for g in groups for m in range(size)]
+        self.round_slots = [g * size + m for g, m in slots]
         records = self.env.reset(task_ids=[tasks[g] for g, _ in slots])
         for (g, m), record in zip(slots, records, strict=True):
             info = record.info
@@ -170,9 +194,11 @@ def play_round(
     *,
     round: int,
     index: Any = None,
+    groups: Sequence[int] | None = None,
 ) -> tuple[list[Episode], int]:
-    """Play one round (see the module docstring); the episodes and the number of env steps."""
-    state = _Round(env, backend, tokenizer, config, round, index)
+    """Play one round, or with `groups` those groups of it (see the module docstring); the
+    episodes and the number of env steps."""
+    state = _Round(env, backend, tokenizer, config, round, index, groups)
     state.start()
     env_steps = 0
     bar = tqdm(total=config.max_steps, desc=f"rollout r{round}", disable=not config.show_progress)
@@ -181,7 +207,8 @@ def play_round(
             prompts = state.prompts(turn)
             if not prompts:
                 break
-            seeds = [sampling_seed(config.seed, round, turn, slot) for slot in prompts]
+            slots = state.round_slots
+            seeds = [sampling_seed(config.seed, round, turn, slots[slot]) for slot in prompts]
             generations = backend.generate([ids for ids, _ in prompts.values()], seeds=seeds)
             texts = [""] * len(state.episodes)
             for slot, gen in zip(prompts, generations, strict=True):
@@ -210,33 +237,32 @@ def generate_rollouts(
 
     Returns the summary (also written as summary.json). See the module docstring.
     """
-    from sdar_core.envs import make
-    from sdar_core.models import load_tokenizer
-
     if round < 0:
         raise ConfigError(f"round must be >= 0, got {round}: rounds count from 0")
     model_path = check_model_dir(model_dir)
-    index = load_student_skills(config.student_sees_skills, skills_index_dir)
-    tokenizer = load_tokenizer(model_path, trust_remote_code=config.trust_remote_code)
-    history = config.history_length if config.prompt_mode == "window" else 0
-    env = make(
-        config.env,
-        data_dir=Path(games_dir),
-        split=config.split,
-        max_steps=config.max_steps,
-        history_length=history,
-        seed=config.seed,
-    )
-    backend = _make_backend(model_path, config)
+    if config.student_sees_skills and skills_index_dir is None:
+        load_student_skills(True, None)  # raises, naming the fix, before any worker starts
+    n_workers = resolve_workers(config.workers, config.device)
+    shards = blocks(config.n_tasks, shard_size(config.n_tasks, config.shard_groups, n_workers))
+    jobs = [
+        _RolloutJob(
+            model_path,
+            Path(games_dir),
+            None if skills_index_dir is None else Path(skills_index_dir),
+            config,
+            round,
+            tuple(tuple(shards[i]) for i in part),
+        )
+        for part in split_evenly(len(shards), n_workers)
+    ]
     started = time.perf_counter()
-    try:
-        episodes, env_steps = play_round(env, backend, tokenizer, config, round=round, index=index)
-    finally:
-        env.close()
-        backend.close()
+    results = run_workers(play_shards, jobs, device=config.device)
+    episodes = [episode for played, _ in results for episode in played]
+    env_steps = sum(steps for _, steps in results)
     seconds = time.perf_counter() - started
     samples = build_samples(episodes, layout=config.layout)
-    summary = summarize(episodes, seconds=seconds, env_steps=env_steps) | {"round": round}
+    summary = summarize(episodes, seconds=seconds, env_steps=env_steps)
+    summary |= {"round": round, "workers": len(jobs)}
     extra = {"round": round, "env_name": config.env}
     rows = {name: [s[name] if name in s else extra[name] for s in samples] for name in COLUMNS}
     metadata = {
@@ -245,10 +271,61 @@ def generate_rollouts(
         "model_dir": str(model_path),
         "games_dir": str(games_dir),
         "skills_index_dir": None if skills_index_dir is None else str(skills_index_dir),
-        "config": config.model_dump(mode="json"),
+        # how many workers played is not part of what was played: the same artifact either way
+        "config": config.model_dump(mode="json", exclude={"workers"}),
     }
     write_trajectories(out_dir, rows, kind="trajectories", metadata=metadata, summary=summary)
     return summary
+
+
+@dataclass(frozen=True)
+class _RolloutJob:
+    """One worker's share of a round: the shards (group indices) it plays, in order."""
+
+    model_path: Path
+    games_dir: Path
+    skills_index_dir: Path | None
+    config: RolloutConfig
+    round: int
+    shards: tuple[tuple[int, ...], ...]
+
+
+def play_shards(job: _RolloutJob) -> tuple[list[Episode], int]:
+    """A worker's body: load the model once, play each shard as a round of its own; the
+    episodes in shard order and the env steps."""
+    from sdar_core.envs import make
+
+    config = job.config
+    history = config.history_length if config.prompt_mode == "window" else 0
+    env = make(
+        config.env,
+        data_dir=job.games_dir,
+        split=config.split,
+        max_steps=config.max_steps,
+        history_length=history,
+        seed=config.seed,
+    )
+    episodes: list[Episode] = []
+    env_steps = 0
+    try:
+        choose_tasks(env, n_tasks=config.n_tasks, round=job.round)  # fails before the model loads
+        from sdar_core.models import load_tokenizer
+
+        index = load_student_skills(config.student_sees_skills, job.skills_index_dir)
+        tokenizer = load_tokenizer(job.model_path, trust_remote_code=config.trust_remote_code)
+        backend = _make_backend(job.model_path, config)
+        try:
+            for shard in job.shards:
+                played, steps = play_round(
+                    env, backend, tokenizer, config, round=job.round, index=index, groups=shard
+                )
+                episodes += played
+                env_steps += steps
+        finally:
+            backend.close()
+    finally:
+        env.close()
+    return episodes, env_steps
 
 
 def student_prompt(

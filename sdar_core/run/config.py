@@ -285,13 +285,14 @@ class RunConfig(BaseModel):
         return self
 
     def with_seed(self, seed: int) -> RunConfig:
-        """A copy whose rollout, update and warm-start seeds are `seed` (the games and the
-        evaluation set stay fixed, so seeds of one algorithm are comparable)."""
+        """A copy whose rollout, update, warm-start and teacher (retrieval noise) seeds are
+        `seed` (the games and the evaluation set stay fixed, so seeds of one algorithm are
+        comparable)."""
         stages = {
             name: getattr(self, name).model_validate(
                 getattr(self, name).model_dump() | {"seed": seed}
             )
-            for name in ("rollout", "update", "sft")
+            for name in ("rollout", "update", "sft", "teacher")
         }
         return self.model_validate(self.model_dump() | stages)
 

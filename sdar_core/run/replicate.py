@@ -1,25 +1,31 @@
 """`sdar replicate`: a seeded replication of SDAR against its baselines through the real pipeline.
 
-What it runs, all under kfp.local with one MLflow store (`out_dir/mlflow.db`):
+What it runs, all with one MLflow store, through a `runner` (a callable that runs one pipeline
+for a RunConfig; the command passes pipelines.local.run_local, tests a fake: sdar_core never
+imports pipelines/):
 1. one warm-start run (`vanilla`, R = 0, warm start on): the skill index, the supervised warm
    start and the evaluation of its checkpoint; that checkpoint is the common start of every
-   training run, so all algorithms and seeds begin from the same weights and are evaluated on the
-   same held-out games;
-2. for each seed and algorithm, one pipeline run of R rounds from that checkpoint (its KL
-   reference too), with the seed of the rollouts and the update set to the seed (the games and
-   the evaluation set stay fixed: `RunConfig.with_seed`).
+   training run, so all arms and seeds begin from the same weights and are evaluated on the same
+   held-out games;
+2. for each seed and arm (sdar_core.run.arms: GRPO, GRPO+OPSD, SDAR, OPSD by default; SDAR at
+   other distillation coefficients; SDAR and GRPO+OPSD with a noisy teacher), one pipeline run
+   of R rounds from that checkpoint (its KL reference too), with the seeds of the rollouts, the
+   update and the teacher's retrieval noise set to the seed (the games and the evaluation set
+   stay fixed: `RunConfig.with_seed`).
 
-The seeds therefore vary the RL part only (sampling, shuffling), not the warm start: the spread
-between seeds is the spread of RL from one start. What it writes into `out_dir/replicate/`:
-`replicate.md` (the table), `replicate.json` (every number), the comparison plots of
-`sdar compare`, and one MLflow "comparison" run holding them. Nothing is tuned on the
-evaluation games: the settings are fixed before the first run, and the table reports whatever
-the runs give.
+The seeds therefore vary the RL part only, not the warm start: the spread between seeds is the
+spread of RL from one start. Nothing is tuned on the evaluation games: the settings are fixed
+before the first run, and the tables report whatever the runs give.
 
-The table: per algorithm, start and final held-out success (mean over seeds with a Student-t 95%
-interval), the change from the start, the last round's gate statistics and the teacher - student
-gap on the tokens of won and of lost episodes; then each algorithm minus GRPO, paired by seed
-(mean difference of final success with its t-interval).
+In MLflow the replicate is one parent run (`replicate`) with the warm-start run and every
+arm/seed run as its children (tag `mlflow.parentRunId`, which MLflow's UI nests; each child
+also carries its arm in the tag `sdar.arm`, which `sdar compare` groups by). A parent rather than
+a separate comparison run, because the children are the evidence of the numbers it holds and
+the UI then shows them together; the parent holds the curves as metrics (step = round,
+`arms/<metric>/<arm>` for the mean over seeds, `..._low` / `..._high` for the band), the tables
+and plots as artifacts (`replicate/`, `comparison/`). Files in `out_dir/replicate/`:
+`replicate.md` (tables), `replicate.json` (every number, curves included), `curves.png`, and
+the plots of `sdar compare`.
 """
 
 from __future__ import annotations
@@ -27,46 +33,52 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.outputs import write_text_atomic
+from sdar_core.run.arms import Arm, arms_for
 from sdar_core.run.config import RunConfig
-from sdar_core.tracking.plots import mean_interval
-
-__all__ = ["DEFAULT_ALGORITHMS", "ReplicateResult", "replicate"]
-
-DEFAULT_ALGORITHMS = ("grpo", "opsd", "sdar")
-BASELINE = "grpo"
-# teacher-stage metrics of the last round shown in the table (teacher_gap_<won|lost>_<stat>)
-GAP_COLUMNS = tuple(
-    f"teacher/teacher_gap_{outcome}_{stat}"
-    for outcome in ("won", "lost")
-    for stat in ("mean", "p10", "p50", "p90")
+from sdar_core.run.replicate_table import (
+    CURVE_METRICS,
+    RunOutcome,
+    curves,
+    differences,
+    markdown_table,
+    metric_key,
+    rounds_to_level,
+    rows,
 )
-GATE_COLUMNS = ("update/sdar/gate_mean", "update/sdar/gate_active_ratio")
+from sdar_core.tracking.compare import ARM_TAG
+
+__all__ = ["PipelineResult", "ReplicateResult", "replicate"]
+
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: its UI nests a run under this parent
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    algorithm: str
-    seed: int
+class PipelineResult(Protocol):
+    """What the replicate needs from one pipeline run (pipelines.local.LocalRunResult)."""
+
     run_id: str
-    start: float
-    final: float
-    seconds: float
-    last: dict[str, float] = field(default_factory=dict)  # last-round metrics of GAP/GATE_COLUMNS
+    run_name: str
+    tracking_uri: str
+    log_path: Path | None
+    learning: dict[str, Any] | None
+
+
+Runner = Callable[[RunConfig], PipelineResult]
 
 
 @dataclass(frozen=True)
 class ReplicateResult:
     rows: list[dict[str, Any]]
     differences: list[dict[str, Any]]
+    curves: dict[str, Any]
     runs: list[RunOutcome]
     warm_start_run_id: str
-    comparison_run_id: str | None
+    parent_run_id: str
     out_dir: Path
     files: list[Path]
     seconds: dict[str, float]
@@ -86,203 +98,177 @@ def _checkpoint_of(config: RunConfig, run_name: str) -> Path:
     return max(found, key=lambda p: (p / "config.json").stat().st_mtime)
 
 
-def _last_values(tracking_uri: str, run_id: str) -> dict[str, float]:
-    from sdar_core.tracking.store import client
-
-    logged = client(tracking_uri).get_run(run_id).data.metrics
-    return {k: float(logged[k]) for k in (*GAP_COLUMNS, *GATE_COLUMNS) if k in logged}
-
-
-def _rows(runs: Sequence[RunOutcome], algorithms: Sequence[str]) -> list[dict[str, Any]]:
-    rows = []
-    for algo in algorithms:
-        group = [r for r in runs if r.algorithm == algo]
-        if not group:
-            continue
-        row: dict[str, Any] = {"algorithm": algo, "seeds": len(group)}
-        for name, values in (
-            ("start", [r.start for r in group]),
-            ("final", [r.final for r in group]),
-            ("change", [r.final - r.start for r in group]),
-        ):
-            mean, low, high = mean_interval(values)
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = mean, low, high
-        for column in (*GATE_COLUMNS, *GAP_COLUMNS):
-            values = [r.last[column] for r in group if column in r.last]
-            row[column] = sum(values) / len(values) if values else None
-        rows.append(row)
-    return rows
+def _histories(store: Any, run_id: str) -> dict[str, dict[int, float]]:
+    logged = set(store.metric_names(run_id))
+    return {
+        metric: dict(store.metric_history(run_id, metric))
+        for metric in CURVE_METRICS
+        if metric in logged
+    }
 
 
-def _differences(runs: Sequence[RunOutcome], algorithms: Sequence[str]) -> list[dict[str, Any]]:
-    """Each algorithm minus the baseline in final success, paired by seed."""
-    base = {r.seed: r.final for r in runs if r.algorithm == BASELINE}
-    out = []
-    for algo in algorithms:
-        if algo == BASELINE:
-            continue
-        pairs = [r.final - base[r.seed] for r in runs if r.algorithm == algo and r.seed in base]
-        if not pairs:
-            continue
-        mean, low, high = mean_interval(pairs)
-        out.append(
-            {"comparison": f"{algo} - {BASELINE}", "seeds": len(pairs), "difference": mean,
-             "low": low, "high": high}
-        )  # fmt: skip
-    return out
+def _start_parent(tracking_uri: str, base: RunConfig, arms: Sequence[Arm], seeds) -> str:
+    from sdar_core.tracking.store import prepare_experiment, run_store
+
+    experiment_id = prepare_experiment(tracking_uri, base.experiment)
+    tags = {
+        "sdar.replicate": "true",
+        "sdar.arms": ",".join(a.label for a in arms),
+        "sdar.seeds": ",".join(str(s) for s in seeds),
+        "mlflow.note.content": "Replicate: every arm and seed is a child run of this one; the "
+        "metrics arms/<metric>/<arm> are per-round means over seeds (_low/_high: 95% band).",
+    }
+    return run_store(tracking_uri).create_run(experiment_id, run_name="replicate", tags=tags)
 
 
-def _interval(mean: float | None, low: float | None, high: float | None) -> str:
-    if mean is None:
-        return "-"
-    if low is None:
-        return f"{mean:.3f}"
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+def _train(
+    runner: Runner, base: RunConfig, arm: Arm, seed: int, checkpoint: Path, parent: str
+) -> RunOutcome:
+    from sdar_core.tracking.store import run_store
 
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f}" if value < 0 else f"{value:.3f}"
-
-
-def markdown_table(
-    rows: Sequence[dict[str, Any]], differences: Sequence[dict[str, Any]], *, title: str
-) -> str:
-    """The replicate table as Markdown (module docstring)."""
-    lines = [
-        f"### {title}",
-        "",
-        "| algorithm | seeds | start success | final success | change | gate mean | "
-        "gate > 0.5 | gap won (mean, p10/p50/p90) | gap lost (mean, p10/p50/p90) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        gaps = []
-        for outcome in ("won", "lost"):
-            head = f"teacher/teacher_gap_{outcome}"
-            if r.get(f"{head}_mean") is None:
-                gaps.append("-")
-                continue
-            quantiles = "/".join(_number(r[f"{head}_{q}"]) for q in ("p10", "p50", "p90"))
-            gaps.append(f"{_number(r[f'{head}_mean'])} ({quantiles})")
-        lines.append(
-            f"| {r['algorithm']} | {r['seeds']} "
-            f"| {_interval(r['start'], r['start_low'], r['start_high'])} "
-            f"| {_interval(r['final'], r['final_low'], r['final_high'])} "
-            f"| {_interval(r['change'], r['change_low'], r['change_high'])} "
-            f"| {_number(r.get(GATE_COLUMNS[0]))} | {_number(r.get(GATE_COLUMNS[1]))} "
-            f"| {gaps[0]} | {gaps[1]} |"
+    started = time.perf_counter()
+    result = runner(arm.run_config(base, model=checkpoint, seed=seed))
+    learned = result.learning  # a training run evaluates its start and final checkpoints
+    if learned is None:
+        raise ArtifactError(
+            f"run {result.run_id} holds no start and final evaluation: see its task log "
+            f"{result.log_path}"
         )
-    if differences:
-        lines += ["", "| comparison (final success, paired by seed) | seeds | difference |",
-                  "|---|---|---|"]  # fmt: skip
-        for d in differences:
-            lines.append(
-                f"| {d['comparison']} | {d['seeds']} "
-                f"| {_interval(d['difference'], d['low'], d['high'])} |"
-            )
-    lines += [
-        "",
-        "Means over seeds with Student-t 95% intervals (none for one seed); success is held-out, "
-        "on the same games with the same decoding and seeds for every run (the run's eval "
-        "config); gate and teacher-gap columns are the last "
-        "round's (the gap is teacher - student log-probability per response token, on the "
-        "rollouts' won and lost episodes; '-' where the algorithm has no teacher).",
-    ]
-    return "\n".join(lines) + "\n"
+    store = run_store(result.tracking_uri)
+    store.set_tags(result.run_id, {PARENT_TAG: parent, ARM_TAG: arm.label})
+    return RunOutcome(
+        arm=arm.label,
+        seed=seed,
+        run_id=result.run_id,
+        start=learned["start"],
+        final=learned["final"],
+        seconds=time.perf_counter() - started,
+        histories=_histories(store, result.run_id),
+    )
 
 
 def replicate(
     base: RunConfig,
     *,
-    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    runner: Runner,
+    arms: Sequence[Arm] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
+    level: float = 0.8,
     on_run: Callable[[str], None] = print,
 ) -> ReplicateResult:
-    """Run the replication (module docstring) with `base`'s settings; returns the table."""
-    from pipelines.local import run_local
-    from sdar_core.algos import get_algorithm
-    from sdar_core.tracking.compare import compare_runs
-    from sdar_core.tracking.store import client
-
+    """Run the replication (module docstring) with `base`'s settings; `level` is the held-out
+    success whose first round each arm's seeds report."""
+    arms = list(arms if arms is not None else arms_for())
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
-    for name in algorithms:
-        if not get_algorithm(name).trains:
-            raise ConfigError(f"{name} does not train: replicate compares training algorithms")
+    if len({a.label for a in arms}) != len(arms) or not arms:
+        raise ConfigError(f"arms must be distinct and at least one, got {[a.label for a in arms]}")
     started = time.perf_counter()
     warm = base.model_copy(update={"algorithm": "vanilla", "rounds": 0, "warm_start": True})
     on_run("warm start: index, supervised warm start, evaluation of its checkpoint")
-    warm_result = run_local(RunConfig.model_validate(warm.model_dump()))
+    warm_result = runner(RunConfig.model_validate(warm.model_dump()))
     checkpoint = _checkpoint_of(base, warm_result.run_name)
+    tracking_uri = warm_result.tracking_uri
     seconds = {"warm_start": time.perf_counter() - started}
-    runs: list[RunOutcome] = []
-    for seed in seeds:
-        for algo in algorithms:
-            on_run(f"{algo}, seed {seed}: {base.rounds} rounds from the warm start")
-            t0 = time.perf_counter()
-            fields = base.model_dump() | {
-                "algorithm": algo, "model": str(checkpoint), "warm_start": False,
-            }  # fmt: skip
-            config = RunConfig.model_validate(fields).with_seed(seed)
-            result = run_local(config)
-            learned = result.learning  # a training run evaluates its start and final checkpoints
-            if learned is None:
-                raise ArtifactError(
-                    f"run {result.run_id} holds no start and final evaluation: see its task log "
-                    f"{result.log_path}"
-                )
-            runs.append(
-                RunOutcome(
-                    algorithm=algo,
-                    seed=seed,
-                    run_id=result.run_id,
-                    start=learned["start"],
-                    final=learned["final"],
-                    seconds=time.perf_counter() - t0,
-                    last=_last_values(result.tracking_uri, result.run_id),
-                )
-            )
-            on_run(
-                f"  start {runs[-1].start:.3f} -> final {runs[-1].final:.3f} "
-                f"({runs[-1].seconds:.0f} s)"
-            )
-    seconds["training_runs"] = time.perf_counter() - started - seconds["warm_start"]
+    parent = _start_parent(tracking_uri, base, arms, seeds)
+    try:
+        from sdar_core.tracking.store import run_store
+
+        run_store(tracking_uri).set_tags(warm_result.run_id, {PARENT_TAG: parent})
+        runs: list[RunOutcome] = []
+        for seed in seeds:
+            for arm in arms:
+                on_run(f"{arm.label}, seed {seed}: {base.rounds} rounds from the warm start")
+                runs.append(_train(runner, base, arm, seed, checkpoint, parent))
+                last = runs[-1]
+                on_run(f"  start {last.start:.3f} -> final {last.final:.3f} ({last.seconds:.0f} s)")
+        seconds["training_runs"] = time.perf_counter() - started - seconds["warm_start"]
+        result = _report(
+            base, arms, seeds, runs, tracking_uri, warm_result.run_id, parent, level, seconds
+        )
+        seconds["total"] = time.perf_counter() - started
+        run_store(tracking_uri).set_terminated(parent, "FINISHED")
+    except BaseException as err:  # the parent ends like a pipeline run: stopped or failed
+        from sdar_core.tracking.store import finish_run
+
+        stopped = isinstance(err, KeyboardInterrupt | SystemExit)
+        finish_run(tracking_uri, parent, status="KILLED" if stopped else "FAILED")
+        raise
+    return result
+
+
+def _report(
+    base: RunConfig, arms: Sequence[Arm], seeds, runs, tracking_uri: str, warm_run_id: str,
+    parent: str, level: float, seconds: dict[str, float],
+) -> ReplicateResult:  # fmt: skip
+    """Write the tables, curves and plots; log them (and the curves as metrics) to the parent."""
+    from sdar_core.tracking.compare import compare_runs
+    from sdar_core.tracking.plots import plot_groups
+
+    labels = [a.label for a in arms]
+    display = {a.label: a.display for a in arms}
     out = base.out_dir.resolve() / "replicate"
     out.mkdir(parents=True, exist_ok=True)
-    rows, differences = _rows(runs, algorithms), _differences(runs, algorithms)
+    table, paired = rows(runs, labels, display), differences(runs, labels)
+    reached, series = rounds_to_level(runs, labels, level=level), curves(runs, labels)
     world = base.world if base.env == "alfworld" else base.env
     title = (
         f"{world} world ({base.env} engine), {len(seeds)} seeds, R = {base.rounds}, "
         f"{base.n_valid_games} held-out games"
     )
+    dump = {
+        "rows": table, "differences": paired, "rounds_to_level": reached, "curves": series,
+        "runs": [r.__dict__ for r in runs], "warm_start_run_id": warm_run_id,
+        "parent_run_id": parent, "seconds": seconds,
+        "arms": {a.label: {"algorithm": a.algorithm, "display": a.display,
+                           "distill_coef": a.distill_coef, "skill_noise": a.skill_noise}
+                 for a in arms},
+    }  # fmt: skip
     files = [
-        write_text_atomic(out / "replicate.md", markdown_table(rows, differences, title=title)),
         write_text_atomic(
-            out / "replicate.json",
-            json.dumps(
-                {"rows": rows, "differences": differences, "runs": [r.__dict__ for r in runs],
-                 "warm_start_run_id": warm_result.run_id, "seconds": seconds},
-                indent=1, default=str,
-            ),
+            out / "replicate.md", markdown_table(table, paired, reached, title=title, series=series)
         ),
-    ]  # fmt: skip
-    tracking_uri = warm_result.tracking_uri
+        write_text_atomic(out / "replicate.json", json.dumps(dump, indent=1, default=str)),
+    ]
+    panels = {
+        metric: {arm: {p["round"]: [r.histories[metric][p["round"]] for r in runs
+                                    if r.arm == arm and p["round"] in r.histories.get(metric, {})]
+                       for p in points}
+                 for arm, points in per_arm.items()}
+        for metric, per_arm in series.items()
+    }  # fmt: skip
+    figure = plot_groups(panels, out / "curves.png", title=f"per round, mean over seeds: {title}")
+    if figure is not None:
+        files.append(figure)
+    _log_curves(tracking_uri, parent, series)
     comparison = compare_runs(
-        tracking_uri, out / "comparison", run_ids=[r.run_id for r in runs],
-        log_to=base.experiment,
-    )  # fmt: skip
-    if comparison.run_id is not None:
-        mlflow_client = client(tracking_uri)
-        for path in files:
-            mlflow_client.log_artifact(comparison.run_id, str(path), "replicate")
-    seconds["total"] = time.perf_counter() - started
-    return ReplicateResult(
-        rows=rows,
-        differences=differences,
-        runs=runs,
-        warm_start_run_id=warm_result.run_id,
-        comparison_run_id=comparison.run_id,
-        out_dir=out,
-        files=[*files, *comparison.files],
-        seconds=seconds,
+        tracking_uri, out / "comparison", run_ids=[r.run_id for r in runs], into_run=parent
     )
+    from sdar_core.tracking.store import run_store
+
+    store = run_store(tracking_uri)
+    for path in files:
+        store.log_artifact(parent, path, "replicate")
+    return ReplicateResult(
+        rows=table, differences=paired, curves=series, runs=runs, warm_start_run_id=warm_run_id,
+        parent_run_id=parent, out_dir=out, files=[*files, *comparison.files], seconds=seconds,
+    )  # fmt: skip
+
+
+def _log_curves(tracking_uri: str, parent: str, series: dict[str, Any]) -> None:
+    """Each curve point as metrics of the parent run at step = round."""
+    from sdar_core.tracking.store import run_store
+
+    store = run_store(tracking_uri)
+    stamp = int(time.time() * 1000)
+    by_round: dict[int, dict[str, float]] = {}
+    for metric, per_arm in series.items():
+        for arm, points in per_arm.items():
+            key = f"arms/{metric}/{metric_key(arm)}"
+            for p in points:
+                values = by_round.setdefault(p["round"], {})
+                values[key] = p["mean"]
+                if p["low"] is not None:
+                    values[f"{key}_low"], values[f"{key}_high"] = p["low"], p["high"]
+    for step, values in sorted(by_round.items()):
+        store.log_metrics(parent, values, step=step, timestamp_ms=stamp)

@@ -59,7 +59,11 @@ def _by_task_type(results: dict[str, Any]) -> dict[str, float]:
 
 # history panel -> {line label: metric}; "eval/success/<type>" and "update/*loss" are added per run
 HISTORY_PANELS: dict[str, dict[str, str]] = {
-    "success": {"rollouts": "rollout/success_rate", "evaluation": "eval/success/all"},
+    "success": {
+        "rollouts": "rollout/success_rate",
+        "evaluation": "eval/success/all",
+        "base model (before the warm start)": "eval_base/success/all",
+    },
     "evaluation success by task type": {},
     "gate (update)": {
         "gate mean": "update/sdar/gate_mean",

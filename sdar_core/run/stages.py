@@ -36,6 +36,7 @@ __all__ = [
     "Tracking",
     "continue_chain_stage",
     "end_tracking_stage",
+    "eval_series",
     "evaluate_stage",
     "index_stage",
     "join_chain_stage",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound=BaseModel)
+STATE_FOLDER = "trainer-state"  # on a shared volume: <volume>/trainer-state/<run id>/iteration-*
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,10 @@ def teacher_stage(
         summary = score_teacher(
             model_dir, trajectories_dir, index_dir, out_dir, config, algorithm=algorithm
         )
-        return tracker.log({k: v for k, v in summary.items() if k.startswith("teacher_")})
+        teacher = {k: v for k, v in summary.items() if k.startswith("teacher_")}
+        if "gap_decisive" in summary:  # teacher/gap_decisive/... (sdar_core.teacher.decisive)
+            teacher["gap_decisive"] = summary["gap_decisive"]
+        return tracker.log(teacher)
 
 
 def update_stage(
@@ -285,11 +290,17 @@ def update_stage(
     total_rounds: int,
     num_gpus: int,
     tracking: Tracking,
+    state_volume: str | None = None,
 ) -> dict[str, float]:
     """The RL update of round `round` of `total_rounds`, resuming the trainer state carried in
     `model_dir` (the previous round's checkpoint), with the run's starting model
     `reference_dir` as KL reference; with num_gpus > 1, DeepSpeed's launcher runs it on every
-    GPU of the pod."""
+    GPU of the pod.
+
+    Where the trainer state goes: `<state_dir>/<run id>` when the config sets state_dir, else
+    `<state_volume>/trainer-state/<run id>` when the task mounts a shared volume (the pipeline
+    passes the run's KFP workspace or the PVC), else inside the checkpoint. Keyed by the MLflow
+    run id: unique per training run, and the same for every run of a chain (one MLflow run)."""
     from sdar_core.train import UpdateConfig, sdar_update
 
     try:  # the run's length, unless the config sets it (parse_config reports bad JSON)
@@ -299,6 +310,9 @@ def update_stage(
     has_length = isinstance(given, dict) and given.get("total_iterations")
     fields = {} if has_length else {"total_iterations": total_rounds}
     config = parse_config(UpdateConfig, config_json, algorithm=algorithm, **fields)
+    root = config.state_dir or (Path(state_volume) / STATE_FOLDER if state_volume else None)
+    if root is not None:
+        config = config.model_copy(update={"state_dir": Path(root) / tracking.run_id})
     with tracking.stage("update", round) as tracker:
         if num_gpus > 1:
             metrics = launch_update(
@@ -344,6 +358,17 @@ def launch_update(
         return json.loads(metrics_path.read_text())
 
 
+# the base model (before the warm start) is evaluated at round 0 like the start checkpoint: its
+# metrics go to a series of their own, or MLflow would hold two points at step 0 of eval/...
+BASE_SERIES = "eval_base"
+
+
+def eval_series(label: str) -> str:
+    """The metric prefix of an evaluation: `eval_base` for the base model, else `eval` (the
+    start checkpoint at round 0, the final one at round R)."""
+    return BASE_SERIES if label == "base" else "eval"
+
+
 def evaluate_stage(
     model_dir: str,
     games_dir: str,
@@ -357,14 +382,15 @@ def evaluate_stage(
     index_dir: str | None = None,
 ) -> dict[str, float]:
     """Evaluate a checkpoint (skills in the prompt when the preset says so, from `index_dir`);
-    log its JSON and plots (the final one also before vs after) and, after the final
+    log its metrics as `eval/...` (`eval_base/...` for the base model: eval_series), its JSON
+    and plots (the final one also before vs after) and, after the final
     checkpoint, mark the MLflow run FINISHED."""
     from sdar_core.algos import get_algorithm
     from sdar_core.evaluation import EvalConfig, evaluate
 
     algo = get_algorithm(algorithm)
     config = parse_config(EvalConfig, config_json, student_sees_skills=algo.student_sees_skills)
-    with tracking.stage("eval", round) as tracker:
+    with tracking.stage(eval_series(label), round) as tracker:
         results = evaluate(model_dir, games_dir, out_path, config, skills_index_dir=index_dir)
         flat = tracker.log(results["metrics"])
         from sdar_core.run.report import log_evaluation_artifacts

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sdar_core.devices import Device, DtypeName
 from sdar_core.errors import ConfigError
 from sdar_core.limits import Count, OptionalCount
+from sdar_core.workers import check_workers
 
 __all__ = ["TeacherConfig"]
 
@@ -51,7 +52,25 @@ class TeacherConfig(BaseModel):
     skills_dir: Path | None = Field(
         default=None, description="if set, the index must have been built from this folder"
     )
+    workers: Count | Literal["auto"] = Field(
+        default="auto",
+        description="worker processes, one per GPU (auto: every visible GPU on device cuda, "
+        "1 on CPU); see sdar_core.workers",
+    )
+    shard_groups: OptionalCount = Field(
+        default=None,
+        description="groups per shard: each shard is scored in batches of its own, so the "
+        "scores do not depend on the number of workers; None: the groups split evenly over "
+        "the workers",
+    )
     show_progress: bool = True
+    skill_noise: float = Field(
+        default=0.0,
+        description="share of teacher contexts (groups) whose task-specific skills are replaced "
+        "by wrong ones, skills of other tasks (tests the gate against imperfect retrieval); 0: "
+        "none",
+    )
+    seed: Count = Field(default=0, description="seed of the groups skill_noise picks")
 
     @model_validator(mode="after")
     def _check(self) -> TeacherConfig:
@@ -66,6 +85,16 @@ class TeacherConfig(BaseModel):
                 raise ConfigError(
                     f"{name} must be >= {minimum}, got {getattr(self, name)}: set {name} to {fix}"
                 )
+        if not 0.0 <= self.skill_noise <= 1.0:
+            raise ConfigError(f"skill_noise must be in [0, 1], got {self.skill_noise}: e.g. 0.5")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}: set seed to 0")
+        check_workers(self.workers)
+        if self.shard_groups is not None and self.shard_groups < 1:
+            raise ConfigError(
+                f"shard_groups must be >= 1, got {self.shard_groups}: set it to None (an even "
+                "split over the workers) or a group count"
+            )
         if self.skills_max_tokens is not None and self.skills_max_tokens < 0:
             raise ConfigError(
                 f"skills_max_tokens must be >= 0, got {self.skills_max_tokens}: set it to None "

@@ -5,14 +5,23 @@
    .needs_teacher` is False) skips the stage: the input artifact is copied to `out_dir` unchanged
    and the summary says `skipped`;
 2. opens the skill index (checked against `config.skills_dir` when given, and against the
-   trajectories' environment), retrieves skills once per group (query: the task text);
+   trajectories' environment), retrieves skills once per group (query: the task text), and
+   with `skill_noise` > 0 gives that share of the groups wrong skills (noise.py);
 3. builds each sample's teacher input (inputs.py) and scores the response tokens with the same
    weights, forward only, at the temperature the rollouts were sampled at, so that with no skills
    teacher == student: with hf, each group's shared prefix (the system turn with its skills, and
    more where the members share it) runs once and its KV cache serves every member (prefix.py;
    `prefix_cache=False` scores every sample whole, forward.py); with vllm, prompt log-probs with
    vLLM's own prefix caching (vllm.py);
-4. writes the scored artifact (kind "scored_trajectories") atomically.
+4. writes the scored artifact (kind "scored_trajectories") atomically, with a summary that holds
+   the gap per outcome, also on the decisive tokens (decisive.py).
+
+Steps 1, 2 and 4 run in this process; step 3 runs in `config.workers` worker processes, one per
+GPU (sdar_core.workers). The groups are cut into shards of consecutive groups (`shard_groups`,
+else an even split over the workers), each worker loads the model once and scores its shards one
+by one (hf: each shard packed into batches of its own, so with a fixed `shard_groups` the scores
+are the same with 1 worker or many; vllm: all of the worker's sequences in one engine call), and
+the scores go back to their rows, whose order never changes.
 
 `teacher_logprobs` is 0.0 on environment tokens (response_mask 0), like `old_logprobs`.
 """
@@ -22,6 +31,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +47,12 @@ from sdar_core.rollout.schema import (
     write_trajectories,
 )
 from sdar_core.teacher.config import TeacherConfig
+from sdar_core.teacher.decisive import decisive_summary
 from sdar_core.teacher.inputs import build_items, check_index_matches, retrieve_group_skills
+from sdar_core.teacher.noise import add_retrieval_noise
+from sdar_core.workers import blocks, resolve_workers, run_workers, shard_size, split_evenly
 
-__all__ = ["score_teacher"]
+__all__ = ["score_shards", "score_teacher", "teacher_shards"]
 
 
 def score_teacher(
@@ -69,6 +83,9 @@ def score_teacher(
     tokenizer = load_tokenizer(model_path, trust_remote_code=config.trust_remote_code)
     started = time.perf_counter()
     skills = retrieve_group_skills(index, rows, config, tokenizer)
+    skills, noisy = add_retrieval_noise(
+        skills, index.task_skills, share=config.skill_noise, seed=config.seed
+    )
     items = build_items(rows, skills, tokenizer, max_prompt_tokens=config.max_prompt_tokens)
     temperature = float(meta["config"]["temperature"])
     scored = _score(
@@ -90,10 +107,16 @@ def score_teacher(
         "teacher_skills": [json.dumps(list(i.skills_used)) for i in items],
         "teacher_skill_tokens": [i.n_skill_tokens for i in items],
     }
-    summary = rollout_summary | _teacher_summary(rows, teacher, items, seconds, algo)
+    summary = (
+        rollout_summary
+        | _teacher_summary(rows, teacher, items, seconds, algo)
+        | decisive_summary(rows, teacher, tokenizer)
+    )
+    # the share of teacher contexts (groups) given a wrong skill (noise.py)
+    summary["teacher_noisy_context_share"] = len(noisy) / max(1, len(skills))
     metadata = {k: v for k, v in meta.items() if k not in ("schema_version", "kind", "n_rows")}
     metadata["teacher"] = {
-        "config": config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude={"workers"}),  # not part of the result
         "index_dir": str(index_dir),
         "model_dir": str(model_path),
         "temperature": temperature,
@@ -104,47 +127,123 @@ def score_teacher(
     return summary
 
 
+Sequences = list[tuple[Sequence[int], int]]  # (teacher input ids, response start) per sample
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """Consecutive groups' samples: their rows in the artifact, sequences and group names."""
+
+    rows: tuple[int, ...]
+    sequences: Sequences
+    groups: tuple[Hashable, ...]
+
+
+@dataclass(frozen=True)
+class _TeacherJob:
+    """One worker's shards and what it needs to load the model and score them."""
+
+    model_path: Path
+    config: TeacherConfig
+    temperature: float
+    pad_id: int
+    shards: tuple[_Shard, ...]
+
+
+def teacher_shards(groups: Sequence[Hashable], shard_groups: int) -> list[list[int]]:
+    """Row indices cut into shards of `shard_groups` consecutive groups (groups in order of
+    first appearance), each shard's rows in artifact order."""
+    rows_of: dict[Hashable, list[int]] = {}
+    for i, group in enumerate(groups):
+        rows_of.setdefault(group, []).append(i)
+    names = list(rows_of)
+    return [
+        sorted(i for g in block for i in rows_of[names[g]])
+        for block in blocks(len(names), shard_groups)
+    ]
+
+
 def _score(
     model_path: Path, items, groups, config: TeacherConfig, *, temperature: float, pad_id: int
-):
+) -> list[list[float]]:
+    """Every item's response log-probs, sharded over the workers (module docstring)."""
     sequences = [(item.input_ids, item.response_start) for item in items]
-    if config.backend == "vllm":
+    n_workers = resolve_workers(config.workers, config.device)
+    n_groups = len(set(groups))
+    shards = [
+        _Shard(tuple(rows), [sequences[i] for i in rows], tuple(groups[i] for i in rows))
+        for rows in teacher_shards(groups, shard_size(n_groups, config.shard_groups, n_workers))
+    ]
+    jobs = [
+        _TeacherJob(model_path, config, temperature, pad_id, tuple(shards[i] for i in part))
+        for part in split_evenly(len(shards), n_workers)
+    ]
+    out: list[list[float]] = [[] for _ in sequences]
+    results = run_workers(score_shards, jobs, device=config.device)
+    for job, scored in zip(jobs, results, strict=True):
+        for shard, shard_scores in zip(job.shards, scored, strict=True):
+            for row, part in zip(shard.rows, shard_scores, strict=True):
+                out[row] = part
+    return out
+
+
+def score_shards(job: _TeacherJob) -> list[list[list[float]]]:
+    """A worker's body: load the model once and score each shard; per shard, per sample, the
+    response log-probs."""
+    config = job.config
+    if config.backend == "vllm":  # one engine call for all the worker's samples
         from sdar_core.teacher.vllm import vllm_response_logprobs
 
-        return vllm_response_logprobs(
-            model_path,
-            sequences,
-            temperature=temperature,
+        scored = vllm_response_logprobs(
+            job.model_path,
+            [seq for shard in job.shards for seq in shard.sequences],
+            temperature=job.temperature,
             dtype=config.dtype,
             trust_remote_code=config.trust_remote_code,
         )
+        out, start = [], 0
+        for shard in job.shards:
+            out.append(scored[start : start + len(shard.sequences)])
+            start += len(shard.sequences)
+        return out
     from sdar_core.models import load_model
-    from sdar_core.teacher.forward import response_logprobs
-    from sdar_core.teacher.prefix import prefix_cached_logprobs
 
     model = load_model(
-        model_path,
+        job.model_path,
         dtype=config.dtype,
         device=config.device,
         trust_remote_code=config.trust_remote_code,
     )
-    options = dict(
+    total = sum(len(shard.rows) for shard in job.shards)
+    with tqdm(total=total, desc="teacher", disable=not config.show_progress) as bar:
+        return [
+            _hf_logprobs(model, shard, config, job.temperature, job.pad_id, bar.update)
+            for shard in job.shards
+        ]
+
+
+def _hf_logprobs(
+    model, shard: _Shard, config: TeacherConfig, temperature: float, pad_id: int, on_batch
+) -> list[list[float]]:
+    from sdar_core.teacher.forward import response_logprobs
+    from sdar_core.teacher.prefix import prefix_cached_logprobs
+
+    options: dict[str, object] = dict(
         temperature=temperature,
         batch_tokens=config.batch_tokens,
         pad_id=pad_id,
         chunk_size=config.chunk_size,
+        on_batch=on_batch,
     )
-    with tqdm(total=len(items), desc="teacher", disable=not config.show_progress) as bar:
-        if config.prefix_cache:
-            return prefix_cached_logprobs(
-                model,
-                sequences,
-                groups,
-                min_prefix_tokens=config.min_prefix_tokens,
-                on_batch=bar.update,
-                **options,
-            )
-        return response_logprobs(model, sequences, on_batch=bar.update, **options)
+    if config.prefix_cache:
+        return prefix_cached_logprobs(
+            model,
+            shard.sequences,
+            shard.groups,
+            min_prefix_tokens=config.min_prefix_tokens,
+            **options,
+        )
+    return response_logprobs(model, shard.sequences, **options)
 
 
 def _resolve_algorithm(algorithm: Any) -> Any:

@@ -3,8 +3,9 @@
 Input: run ids, or an experiment name (every pipeline run in it). Only runs that FINISHED are
 compared unless `include_unfinished`: a run that was killed, failed or is still going (or died by
 SIGKILL, which leaves it RUNNING) is not another seed; the ids left out are reported. Each run
-is described by its `algorithm` and `seed` params and its metric histories (step = round). Runs
-of the same algorithm are seeds of one group: per round, the group's value is the mean over
+is described by its arm (the `sdar.arm` tag that `sdar replicate` sets, e.g. `sdar@0.1`; else its
+`algorithm` param), its `seed` param and its metric histories (step = round). Runs of the same
+arm are seeds of one group: per round, the group's value is the mean over
 seeds with a Student-t 95% interval (none with a single seed).
 
 A seed counts once. Two compared runs of one algorithm with the same seed (a `--no-resume`
@@ -15,7 +16,8 @@ run set aside is reported in one line naming the run kept (`ComparisonResult.dup
 compare a different one, pass the run ids to compare.
 
 Output, written atomically into `out_dir` and logged as artifacts of a new "comparison" run in
-the experiment: `comparison.csv`, `comparison.md`, `success_per_round.png` and
+the experiment (or, with `into_run`, of that existing run: the replicate's parent run):
+`comparison.csv`, `comparison.md`, `success_per_round.png` and
 `gate_statistics.png` (the latter only when some run has gate metrics).
 """
 
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 SUCCESS_METRICS = ("rollout/success_rate", "eval/success/all")
+ARM_TAG = "sdar.arm"  # set by `sdar replicate`: the arm a run belongs to (sdar_core.run.arms)
 GATE_METRICS = ("update/sdar/gate_mean", "update/sdar/gate_active_ratio", "update/teacher_gap")
 COLUMNS = (
     "algorithm",
@@ -107,7 +110,7 @@ def load_runs(
         records.append(
             RunRecord(
                 run.info.run_id,
-                params.get("algorithm", "?"),
+                run.data.tags.get(ARM_TAG) or params.get("algorithm", "?"),
                 params.get("seed", "?"),
                 histories,
                 status=run.info.status,
@@ -208,9 +211,11 @@ def compare_runs(
     experiment: str | None = None,
     log_to: str | None = None,
     include_unfinished: bool = False,
+    into_run: str | None = None,
 ) -> ComparisonResult:
-    """Compare runs (module docstring) and log the outputs to a run in experiment `log_to`
-    (default: the compared experiment, or that of the first run given)."""
+    """Compare runs (module docstring) and log the outputs to a new run in experiment `log_to`
+    (default: the compared experiment, or that of the first run given), or into the existing
+    run `into_run`."""
     loaded = load_runs(tracking_uri, run_ids=run_ids, experiment=experiment)
     included = [r for r in loaded if include_unfinished or r.status == "FINISHED"]
     left_out = [f"{r.run_id} ({r.status})" for r in loaded if r not in included]
@@ -235,8 +240,14 @@ def compare_runs(
         figure = plot_groups(panels, out / name, title=title)
         if figure is not None:
             files.append(figure)
-    target = log_to or experiment or _experiment_of(tracking_uri, records[0].run_id)
-    run_id = None if target is None else _log(tracking_uri, target, records, files)
+    if into_run is not None:
+        mlflow_client = client(tracking_uri)
+        for path in files:
+            mlflow_client.log_artifact(into_run, str(path), "comparison")
+        run_id: str | None = into_run
+    else:
+        target = log_to or experiment or _experiment_of(tracking_uri, records[0].run_id)
+        run_id = None if target is None else _log(tracking_uri, target, records, files)
     return ComparisonResult(
         rows=rows, out_dir=out, files=files, run_id=run_id, left_out=left_out,
         duplicates=duplicates,

@@ -47,6 +47,8 @@ from sdar_core.tracking.sqlite_store import (
 )
 
 __all__ = [
+    "EXPERIMENT_KIND",
+    "EXPERIMENT_KIND_TAG",
     "STORE_FOLDER_TAG",
     "RunStore",
     "client",
@@ -65,6 +67,11 @@ _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000  # and at most 1000 metrics
 _MAX_VALUE = 6000  # and param values of at most 6000 characters
 STORE_FOLDER_TAG = "sdar.store_folder"  # where a local store was when its locations were written
+# MLflow 3's UI shows an experiment as GenAI ("genai_development": traces, evaluations) or as
+# model training ("custom_model_development": runs, metrics, charts) by this experiment tag,
+# guessing when it is missing; our experiments hold training runs, so we say so
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def sqlite_uri(db_path: str | Path) -> str:
@@ -264,8 +271,10 @@ def prepare_experiment(
     if found is not None:
         if store.sqlite is not None:
             _follow_moved_store(store.sqlite, found, artifact_root, experiment)
+        if EXPERIMENT_KIND_TAG not in found.tags:  # made before sdar set it
+            _set_experiment_tag(store, found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
-    location, tags = None, {}
+    location, tags = None, {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
     if artifact_root is not None:
         folder = Path(artifact_root).resolve() / experiment
         folder.mkdir(parents=True, exist_ok=True)
@@ -281,6 +290,13 @@ def prepare_experiment(
         if err.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
         return store.client.get_experiment_by_name(experiment).experiment_id
+
+
+def _set_experiment_tag(store: RunStore, experiment_id: str, key: str, value: str) -> None:
+    if store.sqlite is not None:
+        store.sqlite.set_experiment_tag(experiment_id, key, value)
+    else:
+        store.client.set_experiment_tag(experiment_id, key, value)
 
 
 def _follow_moved_store(

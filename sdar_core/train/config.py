@@ -130,6 +130,11 @@ class UpdateConfig(TrainConfig):
     """Settings of `sdar_update` (one RL update on scored trajectories)."""
 
     algorithm: str = Field(default="sdar", description="preset name (sdar_core.algos)")
+    distill_coef: float | None = Field(
+        default=None,
+        description="coefficient of the distillation term; None: the preset's (sdar, grpo_opsd, "
+        "opsd: the authors' 0.01)",
+    )
     recompute_old_logprobs: bool = Field(
         default=False,
         description="recompute old_logprobs with the starting policy instead of the rollout's",
@@ -154,6 +159,12 @@ class UpdateConfig(TrainConfig):
         description="keep the optimizer state in this folder (e.g. on a PVC) instead of inside "
         "the checkpoint, which then only names it; None: inside the checkpoint",
     )
+    weights_dtype: Literal["bfloat16", "float32"] | None = Field(
+        default=None,
+        description="dtype of the checkpoint's weights (what rollouts and teacher download); "
+        "None: the training dtype. Narrower than the training dtype, the trainer state keeps "
+        "the float32 weights the next update trains on (state.py)",
+    )
     total_iterations: OptionalCount = Field(
         default=None,
         description="RL updates in the whole run (the schedule's length); None: a constant "
@@ -172,6 +183,17 @@ class UpdateConfig(TrainConfig):
             )
         if self.temperature is not None and not self.temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}: or None")
+        if self.distill_coef is not None:
+            if algo.distill_loss == "none":
+                raise ConfigError(
+                    f"distill_coef is set but algorithm {self.algorithm!r} has no distillation "
+                    "term: drop distill_coef, or choose sdar / grpo_opsd / opsd / skill_sd"
+                )
+            if not self.distill_coef > 0:
+                raise ConfigError(
+                    f"distill_coef must be > 0, got {self.distill_coef}: e.g. 0.01, or None for "
+                    "the preset's"
+                )
         if self.total_iterations is not None and self.total_iterations < 1:
             raise ConfigError(
                 f"total_iterations must be >= 1, got {self.total_iterations}: the number of rounds"

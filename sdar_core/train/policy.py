@@ -178,6 +178,16 @@ def _without_timings(value: Any) -> Any:
     return value
 
 
+def _record_dtype(path: Path, dtype: torch.dtype) -> None:
+    """Make config.json name the dtype the weights were saved in (vLLM's dtype="auto" reads it)."""
+    config = json.loads(path.read_text())
+    name = str(dtype).removeprefix("torch.")
+    for key in ("dtype", "torch_dtype"):
+        if key in config or key == "dtype":
+            config[key] = name
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save_checkpoint(
     model: torch.nn.Module,
     state_dict: dict[str, torch.Tensor] | None,
@@ -186,19 +196,28 @@ def save_checkpoint(
     metrics: dict[str, Any],
     *,
     extra_dirs: dict[str, Path] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write weights (safetensors; only the adapter for LoRA), tokenizer and metrics.json (no
     timings: the same settings give the same bytes) to a temporary sibling of `out_dir`, move
     each of `extra_dirs` (name -> a finished folder, e.g. the trainer state) into it, record the
-    checksums of every file, then rename it into place."""
+    checksums of every file, then rename it into place. With `dtype`, the weights are saved in
+    that dtype (config.json says so): the module is cast in place, so the caller must be done
+    with it (the update saves its full-precision weights in the trainer state first)."""
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ArtifactError(f"{out} already exists and is not empty: choose a new out_dir")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        if dtype is not None and state_dict is None:
+            model.to(dtype)  # tied weights stay tied, and config.json records the dtype
+        elif dtype is not None:
+            state_dict = {k: v.to(dtype) for k, v in state_dict.items()}
         kwargs = {} if state_dict is None else {"state_dict": state_dict}
         model.save_pretrained(tmp, safe_serialization=True, **kwargs)
+        if dtype is not None and (tmp / "config.json").is_file():  # (an adapter has none)
+            _record_dtype(tmp / "config.json", dtype)
         tokenizer_dir = model_config_dir(Path(source_dir))
         for item in tokenizer_dir.iterdir():
             if item.name.startswith(("tokenizer", "chat_template", "special_tokens", "vocab")):

@@ -15,7 +15,19 @@ A checkpoint written by `sdar_update` holds, besides the weights, `trainer_state
                          `load_checkpoint`
 
 With `UpdateConfig.state_dir` (a shared volume), the torch/ or deepspeed/ folder lives in its own
-folder there instead, and the checkpoint keeps only trainer_state.json naming it.
+folder there instead (`iteration-NNNNN-<digest>`), and the checkpoint keeps only
+trainer_state.json naming it. `prune_state_folders` removes the folders no resume can need.
+
+Precision: with `UpdateConfig.weights_dtype` narrower than the training dtype (bfloat16 weights
+from a float32 update), the checkpoint's weights are rounded copies, and the next update must not
+train on from them. The trainer state therefore holds the float32 weights: DeepSpeed's folder has
+its own module copy and, with ZeRO, the float32 master weights (restored by `load_checkpoint`,
+which runs after the start log-probs: with `recompute_old_logprobs` those come from the rounded
+weights the rollouts ran, not the float32 ones);
+the torch backend writes `torch/master_weights.safetensors` (the trained tensors by name), which
+the update loads over the checkpoint's weights before anything else runs. (A bfloat16 update
+under DeepSpeed trains on float32 master weights kept in its optimizer state; under the torch
+backend it trains bfloat16 weights directly, and there is nothing wider to keep.)
 
 Every file of the trainer state is in the checkpoint's checksums.json (sdar_core.models.checksums;
 with `state_dir`, the outside folder has its own), and `read_carried_state` verifies them before
@@ -46,9 +58,12 @@ from sdar_core.outputs import manifest_of
 __all__ = [
     "STATE_DIR",
     "TrainerCounters",
+    "load_master_weights",
     "load_torch_optimizer",
+    "prune_state_folders",
     "read_carried_state",
     "read_counters",
+    "save_master_weights",
     "save_torch_optimizer",
     "seed_global_rng",
     "write_counters",
@@ -58,6 +73,8 @@ STATE_DIR = "trainer_state"
 COUNTERS_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 GROUPS_FILE = "groups.json"
+MASTER_FILE = "master_weights.safetensors"
+STATE_FOLDER_PREFIX = "iteration-"
 FORMAT = 1
 
 
@@ -274,3 +291,58 @@ def _kind(value: object) -> object:
     ):
         return (list, len(value))
     return type(value)
+
+
+def save_master_weights(named: list[tuple[str, torch.Tensor]], directory: Path) -> None:
+    """The trained tensors at training precision, by parameter name (module docstring)."""
+    from safetensors.torch import save_file
+
+    tensors = {name: p.detach().cpu().contiguous() for name, p in named}
+    save_file(tensors, str(directory / MASTER_FILE))
+
+
+def load_master_weights(module: torch.nn.Module, directory: Path) -> bool:
+    """Copy the weights `save_master_weights` wrote in `directory` (if any) into `module`'s
+    parameters of the same names; return whether there were any. A name the module lacks, or a
+    shape that differs, is refused: the state belongs to another model."""
+    from safetensors.torch import load_file
+
+    path = directory / MASTER_FILE
+    if not path.is_file():
+        return False
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in load_file(str(path)).items():
+            if name not in params or params[name].shape != value.shape:
+                raise ArtifactError(
+                    f"{path} holds {name!r} {tuple(value.shape)}, which this model does not "
+                    "have: resume with the model that wrote it, or set trainer_state='fresh'"
+                )
+            params[name].copy_(value.to(params[name].dtype))
+    return True
+
+
+def prune_state_folders(root: Path, keep: set[Path | None]) -> list[Path]:
+    """Remove the state folders under `root` (a training run's folder on the shared volume) that
+    no resume or retry can need; return what was removed.
+
+    Rule: an update keeps the folder it wrote and the folder it resumed from; every other
+    `iteration-*` folder (older iterations, and those of abandoned attempts) and every leftover
+    `.iteration-*.tmp` of an interrupted write goes. Why these two: the next update resumes from
+    the newest finished checkpoint, which names the folder just written; a retry of this update
+    (or a re-run from the previous checkpoint) resumes from the folder this one resumed from.
+    Runs on rank 0 after the checkpoint is in place; the updates of one training run are
+    sequential, so nothing else writes under `root` meanwhile."""
+    import shutil
+
+    kept = {Path(p).resolve() for p in keep if p is not None}
+    removed = []
+    for folder in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        name = folder.name
+        ours = name.startswith(STATE_FOLDER_PREFIX) or (
+            name.startswith("." + STATE_FOLDER_PREFIX) and name.endswith(".tmp")
+        )
+        if ours and folder.is_dir() and folder.resolve() not in kept:
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed

@@ -28,7 +28,11 @@ on (scored) trajectories with the chosen Algorithm preset and writes the new che
    on, a full fine-tune without `ref_model_dir` is refused: the reference would otherwise drift
    with the policy.
 5. The shared loop (loop.py) with `objective.rl_loss`; the new checkpoint (safetensors, tokenizer,
-   metrics.json and `trainer_state/`; only the adapter with LoRA) is written atomically.
+   metrics.json and `trainer_state/`; only the adapter with LoRA) is written atomically. With
+   `weights_dtype` (e.g. bfloat16 from a float32 update) the weights are saved in that dtype and
+   the trainer state keeps the full-precision ones, which the next update loads first (state.py).
+   With `state_dir` the optimizer state lives in its own folder there, and once the checkpoint
+   is in place the folders no resume needs are pruned (`state.prune_state_folders`).
 
 Log-probs use the rollout's temperature (metadata) unless `config.temperature` is set.
 """
@@ -68,7 +72,11 @@ from sdar_core.train.policy import (
 from sdar_core.train.state import (
     STATE_DIR,
     TrainerCounters,
+    load_master_weights,
+    prune_state_folders,
     read_carried_state,
+    read_counters,
+    save_master_weights,
     seed_global_rng,
     write_counters,
 )
@@ -88,12 +96,15 @@ def sdar_update(
     meta = read_metadata(trajectories_dir)
     rows = _read_rows(trajectories_dir, config.algorithm)
     algo = get_algorithm(config.algorithm).for_env(rows["env_name"][0])
+    if config.distill_coef is not None:  # the coefficient-sensitivity arms (sdar replicate)
+        algo = algo.with_overrides(distill_coef=config.distill_coef)
     carried = read_carried_state(model_dir) if config.trainer_state == "resume" else None
     _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
     iteration = (carried.iteration if carried else 0) + 1
     seed_global_rng(config.seed, iteration)  # before anything draws (state.py)
     temperature = _temperature(config, meta)
     samples, adv_metrics = build_rl_samples(rows, algo)
+    state_path = _state_location(model_dir, carried) if carried is not None else None
     start_process_group(config.backend, config.device)
     head = PolicyHead(
         load_policy(model_dir, config),
@@ -101,6 +112,10 @@ def sdar_update(
         chunk_size=config.chunk_size,
         with_entropy=algo.entropy_coeff > 0,
     )
+    if state_path is not None and config.backend == "torch":
+        # the checkpoint's weights may be rounded copies (weights_dtype): train on from the
+        # full-precision ones, before the start log-probs read the policy (state.py)
+        load_master_weights(head, state_path / config.backend)
     pad_id = _pad_id(model_dir)
     gap = add_start_logprobs(
         head, samples, algo, config, ref_model_dir, pad_id, model_dir=model_dir
@@ -108,9 +123,9 @@ def sdar_update(
     total = config.total_iterations or iteration
     engine = make_engine(head, config, lr=config.lr or algo.lr, total_steps=max(total, iteration))
     timings = {}
-    if carried is not None:
+    if state_path is not None:
         started = time.perf_counter()
-        engine.load_state(_state_location(model_dir, carried) / config.backend)
+        engine.load_state(state_path / config.backend)
         timings["state_load_seconds"] = time.perf_counter() - started
     clip = {
         name: getattr(config, name)
@@ -160,9 +175,20 @@ def sdar_update(
     staging = _save_trainer_state(engine, out_dir, counters, config, metrics)
     if is_main_process():
         save_checkpoint(
-            engine.module.model, state, model_dir, out_dir, metrics, extra_dirs={STATE_DIR: staging}
-        )
+            engine.module.model, state, model_dir, out_dir, metrics,
+            extra_dirs={STATE_DIR: staging}, dtype=_weights_dtype(config),
+        )  # fmt: skip
+        if config.state_dir is not None:  # only after the checkpoint naming the new one is in
+            written = read_counters(out_dir).extra["location"]
+            prune_state_folders(Path(config.state_dir), keep={Path(written)} | {state_path})
     return metrics
+
+
+def _weights_dtype(config: UpdateConfig) -> torch.dtype | None:
+    """The checkpoint's weights dtype when it differs from the training dtype, else None."""
+    if config.weights_dtype is None or config.weights_dtype == config.dtype:
+        return None
+    return getattr(torch, config.weights_dtype)
 
 
 def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics) -> Path:
@@ -188,6 +214,8 @@ def _save_trainer_state(engine, out_dir, counters, config: UpdateConfig, metrics
     engine.save_state(target / config.backend)
     barrier()
     if is_main_process():
+        if config.backend == "torch" and _weights_dtype(config) is not None:
+            save_master_weights(engine.named, target / config.backend)
         if target is not staging:  # the checkpoint's checksums do not reach this folder
             write_checksums(target)
             shutil.rmtree(final, ignore_errors=True)
@@ -205,7 +233,9 @@ def _state_location(model_dir, carried: TrainerCounters) -> Path:
     if not path.is_dir():
         raise ArtifactError(
             f"{model_dir} names its trainer state at {path}, which does not exist here: mount "
-            "the same volume at the same path (state_dir), or set trainer_state='fresh'"
+            "the same volume at the same path (state_dir), or set trainer_state='fresh' (a KFP "
+            "workspace ends with its run: resubmit a failed run without the cache, or keep the "
+            "state on a PVC with --pvc-name)"
         )
     if location:
         verify_checksums(path, nested=True)

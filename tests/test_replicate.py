@@ -1,0 +1,180 @@
+"""`sdar replicate`'s wiring with a fake runner: each arm runs its own preset and settings, the
+arm/seed runs become children of one MLflow parent run holding the curves, and the tables name
+the arms as the paper does. No pipeline runs here (the runner is injected)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdar_core.errors import ConfigError
+from sdar_core.run import RunConfig
+from sdar_core.run.arms import DEFAULT_ALGORITHMS, Arm, arms_for
+from sdar_core.run.replicate import replicate
+from sdar_core.tracking import StageTracker, start_run
+from sdar_core.tracking.store import client, prepare_experiment
+
+# final held-out success each preset's fake run reports, per seed: distinct per preset, so a
+# table built from the wrong preset's runs would show
+FINAL = {"grpo": 0.5, "grpo_opsd": 0.625, "sdar": 0.75, "opsd": 0.25}
+
+
+@dataclass
+class FakeResult:
+    run_id: str
+    run_name: str
+    tracking_uri: str
+    log_path: Path | None
+    learning: dict[str, Any] | None
+
+
+class FakeRunner:
+    """Records the RunConfig of every call; logs what a pipeline run would into MLflow."""
+
+    def __init__(self) -> None:
+        self.calls: list[RunConfig] = []
+
+    def __call__(self, config: RunConfig) -> FakeResult:
+        self.calls.append(config)
+        uri = config.resolved_tracking_uri()
+        prepare_experiment(uri, config.experiment, artifact_root=config.out_dir / "mlruns")
+        seed = config.rollout.seed
+        name = f"{config.algorithm}-{len(self.calls)}"
+        run_id = start_run(
+            uri, config.experiment, run_name=name,
+            params={"algorithm": config.algorithm, "seed": seed},
+        )  # fmt: skip
+        if config.warm_start:
+            checkpoint = config.out_dir / "pipeline_root" / name / "warmstart-sft" / "checkpoint"
+            checkpoint.mkdir(parents=True)
+            (checkpoint / "config.json").write_text("{}")
+            client(uri).set_terminated(run_id)
+            return FakeResult(run_id, name, uri, None, None)
+        final = FINAL[config.algorithm] + 0.03125 * seed + (config.update.distill_coef or 0)
+        for r in range(config.rounds):
+            StageTracker(uri, run_id, stage="rollout", round=r).log({"success_rate": 0.25 * r})
+            StageTracker(uri, run_id, stage="update", round=r).log(
+                {"advantages": {"flat_group_ratio": 0.5 - 0.125 * r + 0.0625 * seed}}
+            )
+        StageTracker(uri, run_id, stage="eval", round=0).log({"success": {"all": 0.25}})
+        final_round = config.rounds
+        StageTracker(uri, run_id, stage="eval", round=final_round).log({"success": {"all": final}})
+        client(uri).set_terminated(run_id)
+        return FakeResult(run_id, name, uri, None, {"start": 0.25, "final": final})
+
+
+def test_default_arms_are_the_papers_comparison_plus_pure_opsd():
+    arms = arms_for()
+    assert [a.algorithm for a in arms] == ["grpo", "grpo_opsd", "sdar", "opsd"]
+    assert [a.display for a in arms] == ["GRPO", "GRPO+OPSD", "SDAR", "OPSD"]
+    assert tuple(a.label for a in arms) == DEFAULT_ALGORITHMS
+
+
+def test_coefficient_and_noise_arms_are_labelled_and_validated():
+    arms = arms_for(("grpo", "sdar", "grpo_opsd"), sdar_coefs=(0.01, 0.1), noise=0.5)
+    assert [a.label for a in arms] == [
+        "grpo",
+        "sdar",
+        "grpo_opsd",
+        "sdar@0.1",
+        "sdar+noise0.5",
+        "grpo_opsd+noise0.5",
+    ]  # fmt: skip  (0.01 is the sdar preset's own coefficient: not run twice)
+    assert arms[3] == Arm("sdar", distill_coef=0.1)
+    assert arms[4] == Arm("sdar", skill_noise=0.5) and arms[4].display == (
+        "SDAR, retrieval noise 0.5"
+    )
+    with pytest.raises(ConfigError, match="--noise must be in"):
+        arms_for(noise=1.5)
+    with pytest.raises(ConfigError, match="keep at least one"):
+        arms_for(("grpo", "opsd"), noise=0.5)
+    with pytest.raises(ConfigError, match="does not train"):
+        arms_for(("grpo", "vanilla"))
+
+
+def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
+    base = RunConfig(out_dir=tmp_path, rounds=2)
+    arms = arms_for(sdar_coefs=(0.1,), noise=0.5)
+    runner = FakeRunner()
+    lines: list[str] = []
+    result = replicate(base, runner=runner, arms=arms, seeds=(0, 1), on_run=lines.append)
+
+    warm, *trained = runner.calls
+    assert warm.algorithm == "vanilla" and warm.warm_start and warm.rounds == 0
+    checkpoint = tmp_path / "pipeline_root" / "vanilla-1" / "warmstart-sft" / "checkpoint"
+    expected = [(a.algorithm, a.distill_coef, a.skill_noise, s) for s in (0, 1) for a in arms]
+    got = [
+        (c.algorithm, c.update.distill_coef, c.teacher.skill_noise, c.rollout.seed) for c in trained
+    ]
+    assert got == expected  # grpo_opsd is grpo_opsd (not opsd), in the arms' order, per seed
+    for config in trained:
+        assert Path(config.model) == checkpoint.resolve() and not config.warm_start
+        assert config.update.seed == config.teacher.seed == config.rollout.seed
+        assert config.rounds == 2
+
+    by_arm = {row["arm"]: row for row in result.rows}
+    assert list(by_arm) == [a.label for a in arms]
+    assert by_arm["grpo_opsd"]["final"] == pytest.approx(FINAL["grpo_opsd"] + 0.03125 / 2)
+    assert by_arm["sdar@0.1"]["final"] == pytest.approx(FINAL["sdar"] + 0.1 + 0.03125 / 2)
+    # flat-group ratio of the last round (1): 0.375 + 0.0625 * seed, mean over seeds 0, 1
+    assert by_arm["grpo"]["flat groups"] == pytest.approx(0.40625)
+    diffs = {d["comparison"]: d["difference"] for d in result.differences}
+    assert diffs["grpo_opsd - grpo"] == pytest.approx(0.125)
+    assert diffs["opsd - grpo"] == pytest.approx(-0.25)
+    text = (result.out_dir / "replicate.md").read_text()
+    assert "| GRPO+OPSD (`grpo_opsd`) | 2 |" in text and "| OPSD (`opsd`) | 2 |" in text
+    assert "| SDAR, coef 0.1 (`sdar@0.1`) | 2 |" in text
+    # per round: held-out success (start at 0, final at 2), rollout success, flat-group ratio
+    assert "| grpo | 0 | 0.250 | 0.000 | 0.531 | - |" in text
+    assert "| grpo | 1 | - | 0.250 | 0.406 | - |" in text
+
+    # per-round curve with a band over the two seeds
+    (r0, r1) = result.curves["update/advantages/flat_group_ratio"]["sdar"]
+    assert (r0["round"], r0["mean"], r0["seeds"]) == (0, pytest.approx(0.53125), 2)
+    assert r1["low"] < r1["mean"] < r1["high"]
+
+    mlflow_client = client(base.resolved_tracking_uri())
+    parent = mlflow_client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "replicate"
+    history = mlflow_client.get_metric_history(
+        result.parent_run_id, "arms/eval/success/all/sdar_noise0.5"
+    )
+    assert [(p.step, p.value) for p in history] == [
+        (0, 0.25), (2, pytest.approx(FINAL["sdar"] + 0.03125 / 2)),
+    ]  # fmt: skip
+    for run in result.runs:
+        tags = mlflow_client.get_run(run.run_id).data.tags
+        assert tags["mlflow.parentRunId"] == result.parent_run_id and tags["sdar.arm"] == run.arm
+    warm_tags = mlflow_client.get_run(result.warm_start_run_id).data.tags
+    assert warm_tags["mlflow.parentRunId"] == result.parent_run_id
+    artifacts = {a.path for a in mlflow_client.list_artifacts(result.parent_run_id, "replicate")}
+    assert {"replicate/replicate.md", "replicate/replicate.json"} <= artifacts
+    # sdar compare groups the parent's children by arm: the coefficient and noise arms are not
+    # mistaken for repeated seeds of sdar
+    comparison = (result.out_dir / "comparison" / "comparison.md").read_text()
+    assert "| sdar@0.1 | 2 |" in comparison and "| sdar | 2 |" in comparison
+
+
+def test_replicate_refuses_repeated_seeds(tmp_path):
+    with pytest.raises(ConfigError, match="seeds must be distinct"):
+        replicate(RunConfig(out_dir=tmp_path), runner=FakeRunner(), seeds=(1, 1))
+
+
+def test_a_failing_run_ends_the_parent_failed(tmp_path):
+    runner = FakeRunner()
+
+    def failing(config):
+        if not config.warm_start and config.algorithm == "sdar":
+            raise RuntimeError("the sdar run broke")
+        return runner(config)
+
+    base = RunConfig(out_dir=tmp_path, rounds=1)
+    with pytest.raises(RuntimeError, match="sdar run broke"):
+        replicate(base, runner=failing, arms=arms_for(("grpo", "sdar")), seeds=(0,))
+    mlflow_client = client(base.resolved_tracking_uri())
+    experiment = mlflow_client.get_experiment_by_name(base.experiment)
+    (parent,) = mlflow_client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`sdar.replicate` = 'true'"
+    )
+    assert parent.info.status == "FAILED"
