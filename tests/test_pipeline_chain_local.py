@@ -4,8 +4,8 @@ reference and the schedule continuing) ends with the same weights and the same M
 history (keys, steps, values; durations excluded) as one pipeline of 3 rounds; a re-run reuses
 both finished chunks. RLSD, whose λ decays over the run's rounds: a chunk that counted its own
 rounds would give other advantages. Slow: runs of 15 and 21 tasks, each a fresh Python process,
-and a resume (600 s on the shared 2-core machine at load average 7, where test_pipeline_resume
-took 158 s)."""
+and a resume (400-600 s on the shared 2-core machine at load average 6-7, where
+test_pipeline_resume took 158 s)."""
 
 import pytest
 import torch
