@@ -87,7 +87,7 @@ def sample_top_p(
     return torch.minimum(chosen, last)  # (B,)
 
 
-PREFILL_TOKENS = 8192  # padded prompt tokens per prefill chunk: 4 rows of 2,000 (benchmarks/decoding.py)
+PREFILL_TOKENS = 8192  # padded prompt tokens per prefill chunk (benchmarks/decoding.py)
 
 # pick(last-position logits (B, V) float32) -> (chosen tokens (B,), their log-probs (B,))
 Picker = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
