@@ -178,10 +178,9 @@ def adapter_base(path: str | os.PathLike[str]) -> Path | None:
     return Path(base)
 
 
-def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -> PreTrainedModel:
-    """`model` with the LoRA adapter saved in `adapter_dir` merged into its weights (eval mode)."""
-    import peft
-
+def check_adapter(adapter_dir: str | os.PathLike[str]) -> None:
+    """Raise ArtifactError unless `adapter_dir` holds a peft adapter in safetensors whose bytes
+    match its checksums.json (when it has one), as a full checkpoint is checked when loaded."""
     if not (Path(adapter_dir) / ADAPTER_CONFIG).is_file():
         raise ArtifactError(
             f"{adapter_dir} has no {ADAPTER_CONFIG}: pass the folder a LoRA update wrote"
@@ -194,6 +193,13 @@ def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -
         )
     verify_checksums(adapter_dir)
     check_safetensors(Path(adapter_dir) / ADAPTER_WEIGHTS)
+
+
+def merge_adapter(model: PreTrainedModel, adapter_dir: str | os.PathLike[str]) -> PreTrainedModel:
+    """`model` with the LoRA adapter saved in `adapter_dir` merged into its weights (eval mode)."""
+    import peft
+
+    check_adapter(adapter_dir)
     device = next(model.parameters()).device
     merged = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     check_finite_weights(merged, adapter_dir)

@@ -9,8 +9,11 @@ gather the LM-head weight, which is used outside its own module's forward (it is
 external parameter of the wrapper).
 
 LoRA: `peft.get_peft_model` with `LoraConfig(target_modules=q/k/v/o/gate/up/down)`; a directory
-holding `adapter_config.json` is loaded as base model + adapter and training continues on it. The
-reference policy of a LoRA run is the same module with the adapter disabled (`reference_mode`).
+holding `adapter_config.json` (its checksums verified) is loaded as base model + adapter and
+training continues on it. The reference policy of a LoRA run is the same module with the adapter
+disabled (`reference_mode`): the adapter's base, which is the run's start model because a LoRA
+warm start is merged into full weights (`save_merged_checkpoint`) and RL trains a fresh adapter
+on them. Each update writes only the adapter, naming that base, so no round copies the base.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 from sdar_core.algos import token_logprobs
 from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.models.checksums import write_checksums
-from sdar_core.models.loading import ADAPTER_CONFIG
+from sdar_core.models.loading import ADAPTER_CONFIG, check_adapter
 from sdar_core.train.batch import IGNORE, MicroBatch
 from sdar_core.train.config import TrainConfig
 
@@ -40,6 +43,7 @@ __all__ = [
     "load_policy",
     "reference_mode",
     "save_checkpoint",
+    "save_merged_checkpoint",
 ]
 
 _ARCH_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers")
@@ -145,6 +149,7 @@ def load_policy(model_dir: str | os.PathLike[str], config: TrainConfig) -> torch
     import peft
 
     if is_adapter:
+        check_adapter(path)  # its checksums, as load_model checks a full checkpoint's
         return peft.PeftModel.from_pretrained(model, path, is_trainable=True)
     lora = peft.LoraConfig(
         r=config.lora_rank,
@@ -234,3 +239,34 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def save_merged_checkpoint(
+    model: torch.nn.Module,
+    state_dict: dict[str, torch.Tensor] | None,
+    source_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    metrics: dict[str, Any],
+    *,
+    dtype: str | None,
+) -> Path:
+    """Save a trained LoRA policy as full weights with its adapter merged in, the adapter itself
+    kept in `lora_adapter/` for the record. The adapter is written first (as `save_checkpoint`
+    does, which also gathers it under ZeRO-3), then loaded onto its base and merged by the same
+    code every inference stage uses (`load_model`), so the saved weights are what those stages
+    would have computed from base + adapter."""
+    from sdar_core.models import load_model
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.adapter-", dir=out.parent))
+    adapter = staging / "lora_adapter"
+    try:
+        save_checkpoint(model, state_dict, source_dir, adapter, metrics)
+        merged = load_model(adapter, dtype=dtype)
+        base = model_config_dir(Path(source_dir))
+        return save_checkpoint(
+            merged, None, base, out, metrics, extra_dirs={"lora_adapter": adapter}
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

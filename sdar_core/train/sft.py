@@ -10,6 +10,11 @@ keeps responses short for tiny models; the action is never changed. The expert i
 environment name (`EXPERTS`): ALFWorld's exploring expert, WebShop's scripted buyer, Search-QA's
 oracle searcher (over the shipped corpus: questions from foreign data whose gold documents are
 not in it get one search with the question, then the gold answer).
+
+With `lora`, the trained adapter is merged into the model and the checkpoint holds full weights
+(the adapter beside them in `lora_adapter/`): the warm-started model is the run's start model,
+so RL trains a fresh adapter on it and its KL reference (the adapter disabled) is that model, not
+the base from before the warm start.
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from sdar_core.train.config import SFTConfig
 from sdar_core.train.engines import is_main_process, make_engine
 from sdar_core.train.loop import count_steps, train_loop
 from sdar_core.train.objective import sft_loss
-from sdar_core.train.policy import PolicyHead, load_policy, model_config_dir, save_checkpoint
+from sdar_core.train.policy import (
+    PolicyHead,
+    load_policy,
+    model_config_dir,
+    save_checkpoint,
+    save_merged_checkpoint,
+)
 from sdar_core.train.state import seed_global_rng
 
 __all__ = ["EXPERTS", "expert_samples", "expert_transcripts", "shorten_think", "warmstart_sft"]
@@ -228,6 +239,10 @@ def warmstart_sft(
         "config": config.model_dump(mode="json"),
     }
     state = engine.state_dict()  # every rank takes part in the ZeRO-3 gather
-    if is_main_process():
+    if is_main_process() and config.lora:  # the run's start model: full weights (module doc)
+        save_merged_checkpoint(
+            engine.module.model, state, model_dir, out_dir, metrics, dtype=config.dtype
+        )
+    elif is_main_process():
         save_checkpoint(engine.module.model, state, model_dir, out_dir, metrics)
     return metrics
