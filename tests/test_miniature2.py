@@ -18,7 +18,7 @@ from sdar_core.envs.alfworld.miniature2 import (
     skill_for,
 )
 
-COUNTS = {"n_train": 3, "n_valid_seen": 2, "n_valid_unseen": 0, "n_warmup": 4}
+COUNTS = {"n_train": 3, "n_valid_seen": 2, "n_valid_unseen": 0, "n_warmup": 5}
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +48,21 @@ def test_world_games_follow_both_conventions_and_places_are_closed():
 
 
 def test_warmup_games_draw_their_own_conventions_never_the_worlds():
-    seen = set()
-    for seed in range(400):
+    seen, kinds = set(), set()
+    for seed in range(600):
         game, conv = sample_warmup_game(np.random.default_rng(seed))
-        assert conv["object"] == game.object_target and conv["object"] in WARMUP_KINDS
-        assert conv["object"] not in CONVENTIONS
+        kind = conv["object"]
+        assert kind == game.object_target and kind in {*WARMUP_KINDS, *CONVENTIONS}
         assert [t.receptacle.kind for t in game.things] == [conv["home"]]
         assert game.parent_target == conv["place"] and conv["place"] in PLACES
+        assert conv["skill_only"] == (kind in CONVENTIONS)
+        if kind in CONVENTIONS:  # the world's kinds: never at their home, never to their place
+            home, place = CONVENTIONS[kind]
+            assert conv["home"] != home and conv["place"] != place
         seen.add((conv["home"], conv["place"]))
+        kinds.add(kind)
     assert {h for h, _ in seen} == set(HOMES) and {p for _, p in seen} == set(PLACES)
+    assert kinds == {*WARMUP_KINDS, *CONVENTIONS}
 
 
 def test_same_seed_same_games(games, tmp_path):
@@ -78,7 +84,7 @@ def test_generated_games_are_labelled_won_on_the_engine_and_carry_warmup_convent
     from sdar_core.envs.alfworld.generator import world_of
 
     manifest = json.loads((games / "manifest.json").read_text())
-    assert world_of(games) == "miniature2" and manifest["counts"]["warmup"] == 4
+    assert world_of(games) == "miniature2" and manifest["counts"]["warmup"] == 5
     for game_file in games.glob("*/*/*/game.tw-pddl"):
         split = game_file.parts[-4]
         walkthrough = json.loads(game_file.read_text())["walkthrough"]
@@ -141,14 +147,24 @@ def test_warm_start_reads_per_game_skills_and_never_states_the_worlds_convention
     none = expert_transcripts(games, SFTConfig(**base))
     assert every and none
     world = _world_words()
+    stated = {(k.lower(), h.lower(), p.lower()) for k, (h, p) in CONVENTIONS.items()}
     for messages, text in [*every, *none]:
-        words = set(" ".join([*(m["content"] for m in messages), text]).lower().split())
-        words = {w.strip(".,:;<>/") for w in words}
-        assert not words & world, words & world  # no kind of the world appears at all
-    assert not any("# Skills" in m[0]["content"] for m, _ in none)
+        prompt = " ".join(m["content"] for m in messages)
+        words = {w.strip(".,:;<>/") for w in f"{prompt} {text}".lower().split()}
+        if "# Skills" not in prompt:  # a skill-free episode never holds a kind of the world
+            assert not words & world, words & world
+        for kind, home, place in stated:  # no skill states a convention of the world
+            assert f"a {kind} is kept on the {home} " not in prompt
+            assert f"a {kind} is kept on the" not in prompt or f"in the {place}." not in prompt
+    assert all("# Skills" in m[0]["content"] for m, _ in every)
     # with its game's skill in the prompt the expert goes to the stated home first
     firsts = [(m, t) for m, t in every if "Now:" in m[1]["content"]]
     assert len(firsts) == COUNTS["n_warmup"]
+    skill_free_firsts = [m for m, _ in none if "Now:" in m[1]["content"]]
+    skill_only = [
+        c for d in games.glob("warmup/*/*") if (c := miniature2.read_conventions(d))["skill_only"]
+    ]
+    assert len(skill_free_firsts) == COUNTS["n_warmup"] - len(skill_only)
     for messages, text in firsts:
         skill_line = messages[0]["content"]
         home = skill_line.split(" is kept on the ")[1].split(" ")[0]

@@ -108,7 +108,11 @@ def _game_conventions(games_dir: Path, split: str | None, task_id: str) -> dict 
     if found is None:
         return None
     obj, home, place = found["object"], found["home"], found["place"]
-    return {"homes": {obj.lower(): home.lower()}, "skill": skill_for(obj, home, place)}
+    return {
+        "homes": {obj.lower(): home.lower()},
+        "skill": skill_for(obj, home, place),
+        "skill_only": bool(found.get("skill_only", False)),
+    }
 
 
 def expert_transcripts(
@@ -152,8 +156,13 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
         skilled = [
             _with_skills(config.seed, episode_pass, t, config.skills_fraction) for t in tasks
         ]
-        by_task = dict(zip(tasks, skilled, strict=True))
         own = {t: _game_conventions(Path(games_dir), config.split, t) for t in tasks}
+        # a miniature2 warm-up game of one of the world's kinds is played with its skill only
+        skilled = [
+            s or (own[t] is not None and own[t]["skill_only"])
+            for s, t in zip(skilled, tasks, strict=True)
+        ]
+        by_task = dict(zip(tasks, skilled, strict=True))
 
         def homes_for(record):
             task = record.info["task_id"]

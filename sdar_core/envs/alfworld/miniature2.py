@@ -18,12 +18,14 @@ The optimal play is five steps (go to the home, take, go to the place, open it, 
 conventions, so a teacher that reads them plays optimally; a student without them guesses both.
 
 The warm start must teach a model to *read* such skills without teaching it this world's
-conventions. So it plays other games, the `warmup` split: objects of other kinds
-(`WARMUP_KINDS`, disjoint from `CONVENTIONS`), each game with its own conventions drawn at
-random (home from `HOMES`, place from the `PLACES` that can hold the kind) and stated by a
-per-game skill (`skill_for`, written next to the game as `conventions.json`). What the
-warm-started student knows of this world's kinds is then only that things lie on surfaces and
-go into closed receptacles; which ones it must learn from reward or from the teacher.
+conventions. So it plays other games, the `warmup` split: each game with its own conventions
+drawn at random (home from `HOMES`, place from the `PLACES` that can hold the kind) and stated
+by a per-game skill (`skill_for`, written next to the game as `conventions.json`). Its objects
+are mostly of other kinds (`WARMUP_KINDS`); the world's kinds appear too (a model must learn to
+write their names), but never at their home nor put in their place, and only in episodes with
+the skill in the prompt (`sample_warmup_game`). What the warm-started student knows of this
+world is then that things lie on surfaces and go into closed receptacles; which ones it must
+learn from reward or from the teacher.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ def _check_tables() -> None:
             raise RuntimeError(f"miniature2: place {recep} is not closed: fix PLACES")
     for kind in (*CONVENTIONS, *WARMUP_KINDS):
         bad = [h for h in HOMES if not world.can_contain(h, kind)]
-        if bad or not places_for(kind):
-            raise RuntimeError(f"miniature2: {kind} cannot lie on {bad} or go in any place")
+        # a kind of the world needs a place other than its own for the warm-up games
+        if bad or len(places_for(kind)) < (2 if kind in CONVENTIONS else 1):
+            raise RuntimeError(f"miniature2: {kind} cannot lie on {bad} or has too few places")
     for kind, (home, place) in CONVENTIONS.items():
         if home not in HOMES or place not in places_for(kind):
             raise RuntimeError(f"miniature2: {kind}'s conventions {home}, {place} do not fit")
@@ -133,14 +136,24 @@ def sample_game(rng: np.random.Generator) -> Game:
     return _game(rng, kind, *CONVENTIONS[kind])
 
 
-def sample_warmup_game(rng: np.random.Generator) -> tuple[Game, dict[str, str]]:
-    """One warm-up game and its conventions {"object", "home", "place"}, drawn for this game."""
+def sample_warmup_game(rng: np.random.Generator) -> tuple[Game, dict]:
+    """One warm-up game and its conventions {"object", "home", "place", "skill_only"}, drawn
+    for this game. A kind of the world gets a home and a place other than the world's and is
+    played only with its skill in the prompt (`skill_only`): the model learns to name it (a tiny
+    model never produces a token it was not trained to produce: measured, a warm start on other
+    kinds alone left it unable to write `take cellphone 1 ...`), and its skill-free episodes,
+    which would show the expert carrying the object straight to a place that is never the
+    world's, stay on the other kinds."""
     _check_tables()
-    kind = WARMUP_KINDS[int(rng.integers(len(WARMUP_KINDS)))]
-    home = HOMES[int(rng.integers(len(HOMES)))]
-    places = places_for(kind)
+    kinds = (*WARMUP_KINDS, *sorted(CONVENTIONS))
+    kind = kinds[int(rng.integers(len(kinds)))]
+    fixed = CONVENTIONS.get(kind, (None, None))
+    homes = [h for h in HOMES if h != fixed[0]]
+    places = [p for p in places_for(kind) if p != fixed[1]]
+    home = homes[int(rng.integers(len(homes)))]
     place = places[int(rng.integers(len(places)))]
-    return _game(rng, kind, home, place), {"object": kind, "home": home, "place": place}
+    conventions = {"object": kind, "home": home, "place": place, "skill_only": kind in CONVENTIONS}
+    return _game(rng, kind, home, place), conventions
 
 
 def skill_text(kind: str, home: str, place: str) -> str:
