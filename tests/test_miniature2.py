@@ -186,3 +186,7 @@ def test_run_config_selects_the_second_miniature():
     assert mini2.rollout.max_steps == 7 and mini2.eval.max_steps == 7
     assert mini2.teacher.skills_k == 1 and not mini2.teacher.include_general
     assert RunConfig().world == "miniature" and RunConfig().n_warmup_games == 0
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="n_warmup_games=0"):
+        RunConfig(world="miniature2", n_warmup_games=0)

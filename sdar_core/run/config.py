@@ -302,6 +302,11 @@ class RunConfig(BaseModel):
             )
         if self.n_valid_games < 1:
             raise ConfigError("n_valid_games must be >= 1: set it to 12")
+        if self.world == "miniature2" and self.warm_start and self.n_warmup_games < 1:
+            raise ConfigError(
+                "world 'miniature2' warm-starts on its warm-up games, got n_warmup_games=0: "
+                "set n_warmup_games to 96, or warm_start to false"
+            )
         return self
 
     def with_seed(self, seed: int) -> RunConfig:
