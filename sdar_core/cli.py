@@ -114,10 +114,14 @@ def gen_games(
     world: Annotated[
         str,
         typer.Option(
-            help="alfworld (rooms and task types as in ALFWorld) or miniature (a small world "
-            "with household conventions; not ALFWorld)"
+            help="alfworld (rooms and task types as in ALFWorld), miniature (a small world "
+            "with household conventions; not ALFWorld) or miniature2 (two conventions per task; "
+            "not ALFWorld)"
         ),
     ] = "alfworld",
+    n_warmup: Annotated[
+        int, typer.Option(help="warm-up games (split 'warmup'; world miniature2 only)")
+    ] = 0,
 ) -> None:
     """Generate ALFWorld game folders (official layout), each verified on the real engine."""
     from sdar_core.envs.alfworld import TASK_TYPES, generate_games
@@ -131,6 +135,7 @@ def gen_games(
         task_types=tuple(task_types) if task_types else TASK_TYPES,
         overwrite=overwrite,
         world=world,
+        n_warmup=n_warmup,
     )
     typer.echo(f"wrote {manifest['counts']} {world} games to {out_dir}")
 

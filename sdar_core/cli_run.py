@@ -40,6 +40,7 @@ def run(
         str | None,
         typer.Option(
             help="alfworld env: miniature (small world with household conventions, not "
+            "ALFWorld), miniature2 (two conventions per task, warm start on other kinds; not "
             "ALFWorld) or alfworld (generated ALFWorld-like games) [default: miniature]"
         ),
     ] = None,

@@ -113,6 +113,26 @@ MINIATURE_STAGE_FIELDS: dict[str, dict[str, Any]] = {
     "eval": {"max_steps": 7, "history_length": 1, "max_new_tokens": 32,
              "decoding": "sample", "temperature": 0.4, "k": 2},
 }  # fmt: skip
+# what the second miniature world (sdar_core.envs.alfworld.miniature2: two conventions per task,
+# closed places) changes: its skill library, retrieved one skill per task (the task's kind); a
+# warm start on the "warmup" split (other kinds, conventions drawn per game and stated by a
+# per-game skill in half of the episodes, so it teaches reading skills, not this world's
+# conventions; a searching expert needs up to ~16 steps there); a step limit of 7 (5 is the
+# optimum: one wrong guess is allowed); evaluation as in the first miniature
+MINIATURE2_RUN_FIELDS = MINIATURE_RUN_FIELDS | {"n_warmup_games": 96}
+MINIATURE2_STAGE_FIELDS: dict[str, dict[str, Any]] = {
+    "index": {"library": "miniature2", "dense": False},
+    "sft": MINIATURE_STAGE_FIELDS["sft"] | {"split": "warmup", "max_steps": 20},
+    "rollout": MINIATURE_STAGE_FIELDS["rollout"] | {"skills_k": 1},
+    "teacher": {"include_general": False, "skills_k": 1},
+    "update": MINIATURE_STAGE_FIELDS["update"],
+    "eval": MINIATURE_STAGE_FIELDS["eval"],
+}  # fmt: skip
+# the miniature worlds' run and stage fields (the run's defaults unless a stage sets a field)
+MINIATURE_WORLDS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
+    "miniature": (MINIATURE_RUN_FIELDS, MINIATURE_STAGE_FIELDS),
+    "miniature2": (MINIATURE2_RUN_FIELDS, MINIATURE2_STAGE_FIELDS),
+}
 
 
 def env_data(env: str) -> EnvData:
@@ -179,11 +199,15 @@ class RunConfig(BaseModel):
         default=TinyModelConfig(),
         description="shape of the tiny model built under out_dir when no model is given",
     )
-    world: Literal["miniature", "alfworld"] = Field(
+    world: Literal["miniature", "miniature2", "alfworld"] = Field(
         default="miniature",
         description="the generated ALFWorld-engine games: 'miniature' (a small world with "
-        "household conventions that the skills state; not ALFWorld) or 'alfworld' (rooms and "
-        "task types as in ALFWorld); only for env=alfworld",
+        "household conventions that the skills state; not ALFWorld), 'miniature2' (two "
+        "conventions per task and a warm start on other kinds; not ALFWorld) or 'alfworld' "
+        "(rooms and task types as in ALFWorld); only for env=alfworld",
+    )
+    n_warmup_games: Count = Field(
+        default=0, description="warm-up games of world 'miniature2' (its warm start plays them)"
     )
     data: Path | None = Field(
         default=None,
@@ -234,10 +258,11 @@ class RunConfig(BaseModel):
         data = dict(data)
         lr_given = "lr" in _given_fields("update", data.get("update"))
         world = data.get("world", cls.model_fields["world"].default)
-        if env == "alfworld" and world == "miniature":
-            for name, value in MINIATURE_RUN_FIELDS.items():
+        if env == "alfworld" and world in MINIATURE_WORLDS:
+            run_fields, stage_fields = MINIATURE_WORLDS[world]
+            for name, value in run_fields.items():
                 data.setdefault(name, value)
-            for name, defaults in MINIATURE_STAGE_FIELDS.items():
+            for name, defaults in stage_fields.items():
                 fields = _explicit_fields(name, data.get(name))
                 given = data.get(name) is not None
                 data[name] = defaults | fields if given else fields | defaults
@@ -282,6 +307,11 @@ class RunConfig(BaseModel):
             )
         if self.n_valid_games < 1:
             raise ConfigError("n_valid_games must be >= 1: set it to 12")
+        if self.world == "miniature2" and self.warm_start and self.n_warmup_games < 1:
+            raise ConfigError(
+                "world 'miniature2' warm-starts on its warm-up games, got n_warmup_games=0: "
+                "set n_warmup_games to 96, or warm_start to false"
+            )
         return self
 
     def with_seed(self, seed: int) -> RunConfig:

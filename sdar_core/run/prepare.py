@@ -100,6 +100,9 @@ def _games(out: Path, config: RunConfig) -> Path:
 
     games_dir = out / "games"
     counts = {"train": config.n_train_games, "valid_seen": config.n_valid_games, "valid_unseen": 0}
+    n_warmup = config.n_warmup_games if config.world == "miniature2" else 0
+    if config.world == "miniature2":
+        counts["warmup"] = n_warmup
     manifest = games_dir / "manifest.json"
     if manifest.is_file():
         found = json.loads(manifest.read_text())
@@ -114,6 +117,7 @@ def _games(out: Path, config: RunConfig) -> Path:
         seed=config.games_seed,
         overwrite=True,
         world=config.world,
+        n_warmup=n_warmup,
     )
     return games_dir
 

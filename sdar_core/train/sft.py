@@ -100,13 +100,30 @@ def _with_skills(seed: int, episode_pass: int, task_id: str, fraction: float) ->
 
 
 def _skill_homes(games_dir: Path) -> dict[str, str] | None:
-    """What the skills of the games' world state for the expert (miniature: the homes)."""
+    """What the skills of the games' world state for the expert (miniature: the homes; a
+    miniature2 warm-up game states its own, `_game_conventions`)."""
     from sdar_core.envs.alfworld.generator import world_of
     from sdar_core.envs.alfworld.miniature import HOMES, WORLD_NAME
 
     if world_of(games_dir) != WORLD_NAME:
         return None
     return {obj.lower(): home.lower() for obj, home in HOMES.items()}
+
+
+def _game_conventions(games_dir: Path, split: str | None, task_id: str) -> dict | None:
+    """A miniature2 warm-up game's own conventions: (homes for the expert, its skill), or None
+    for a game without them (its skills are retrieved from the index)."""
+    from sdar_core.envs.alfworld.miniature2 import read_conventions, skill_for
+
+    found = read_conventions(Path(games_dir) / (split or "") / task_id)
+    if found is None:
+        return None
+    obj, home, place = found["object"], found["home"], found["place"]
+    return {
+        "homes": {obj.lower(): home.lower()},
+        "skill": skill_for(obj, home, place),
+        "skill_only": bool(found.get("skill_only", False)),
+    }
 
 
 def expert_transcripts(
@@ -150,13 +167,26 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
         skilled = [
             _with_skills(config.seed, episode_pass, t, config.skills_fraction) for t in tasks
         ]
+        own = {t: _game_conventions(Path(games_dir), config.split, t) for t in tasks}
+        # a miniature2 warm-up game of one of the world's kinds is played with its skill only
+        skilled = [
+            s or (own[t] is not None and own[t]["skill_only"])
+            for s, t in zip(skilled, tasks, strict=True)
+        ]
         by_task = dict(zip(tasks, skilled, strict=True))
-        policy = _make_expert(
-            config, episode_pass, lambda record: homes if by_task[record.info["task_id"]] else None
-        )
+
+        def homes_for(record):
+            task = record.info["task_id"]
+            if not by_task[task]:
+                return None
+            return own[task]["homes"] if own[task] is not None else homes
+
+        policy = _make_expert(config, episode_pass, homes_for)
         records = env.reset(task_ids=tasks)
-        skills = {  # one retrieval per skilled episode, its task sentence as the query
-            slot: [
+        skills = {  # a game's own skill, or one retrieval with its task sentence as the query
+            slot: [own[tasks[slot]]["skill"]]
+            if own[tasks[slot]] is not None
+            else [
                 r.skill
                 for r in skills_index.retrieve(
                     records[slot].info.get("task_text") or tasks[slot],

@@ -58,9 +58,10 @@ class AlfworldEnv(BatchEnv):
         self._shown_before: dict[int, tuple[str, ...]] = {}  # admissible before the last step
         from sdar_core.envs.alfworld.generator import world_of
         from sdar_core.envs.alfworld.miniature import WORLD_NAME
+        from sdar_core.envs.alfworld.miniature2 import WORLD_NAME as WORLD2_NAME
 
-        # the miniature world's games carry their own short prompt (miniature.py)
-        self.compact_prompt = world_of(config.data_dir) == WORLD_NAME
+        # the miniature worlds' games carry their own short prompt (miniature.py)
+        self.compact_prompt = world_of(config.data_dir) in (WORLD_NAME, WORLD2_NAME)
 
     @property
     def task_ids(self) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdar_core.envs.alfworld import miniature2
 from sdar_core.envs.alfworld.config import SPLITS, TASK_TYPES
 from sdar_core.envs.alfworld.engine import GameEngine
 from sdar_core.envs.alfworld.expert import ExpertAgent
@@ -45,6 +46,8 @@ from sdar_core.envs.alfworld.games import GAME_FILE, TRAJ_FILE
 from sdar_core.envs.alfworld.miniature import TASK_TYPE as MINIATURE_TASK_TYPE
 from sdar_core.envs.alfworld.miniature import WORLD_NAME as MINIATURE
 from sdar_core.envs.alfworld.miniature import sample_miniature_game
+from sdar_core.envs.alfworld.miniature2 import WARMUP_SPLIT
+from sdar_core.envs.alfworld.miniature2 import WORLD_NAME as MINIATURE2
 from sdar_core.envs.alfworld.scene import Game, problem_text, sample_game
 from sdar_core.errors import ConfigError, SdarError
 from sdar_core.limits import check_limit
@@ -55,8 +58,9 @@ __all__ = ["GENERATOR_VERSION", "WORLDS", "GenerationError", "generate_games", "
 GENERATOR_VERSION = "1"
 KIND = "alfworld_games"  # the manifest's marker: only a folder carrying it is ever replaced
 # "alfworld": rooms, objects and the six task types as in ALFWorld; "miniature": the small
-# world of miniature.py (one task type, household conventions), labelled as such everywhere
-WORLDS = ("alfworld", MINIATURE)
+# world of miniature.py (one task type, household conventions), labelled as such everywhere;
+# "miniature2": miniature2.py (two conventions per task, closed places, a warm-up split)
+WORLDS = ("alfworld", MINIATURE, MINIATURE2)
 
 
 class GenerationError(SdarError):
@@ -155,10 +159,16 @@ def _generate_split(
 ) -> list[str]:
     ids = []
     unseen = split == "valid_unseen"
+    conventions = None
     for index in range(count):
-        rng = np.random.default_rng([seed, SPLITS.index(split), index])
+        split_number = SPLITS.index(split) if split in SPLITS else len(SPLITS)
+        rng = np.random.default_rng([seed, split_number, index])
         if world == MINIATURE:
             game = sample_miniature_game(rng)
+        elif world == MINIATURE2 and split == WARMUP_SPLIT:
+            game, conventions = miniature2.sample_warmup_game(rng)
+        elif world == MINIATURE2:
+            game = miniature2.sample_game(rng)
         else:
             game = sample_game(task_types[index % len(task_types)], rng, unseen=unseen)
         task_id = _task_id(game, seed, index)
@@ -171,6 +181,8 @@ def _generate_split(
                 f"{max_steps} steps on the engine: this is a generator bug, please report it"
             )
         write_game(folder, game, task_id, walkthrough)
+        if conventions is not None:
+            miniature2.write_conventions(folder, conventions)
         ids.append(task_id)
     return ids
 
@@ -202,19 +214,26 @@ def generate_games(
     max_expert_steps: int = 50,
     overwrite: bool = False,
     world: str = "alfworld",
+    n_warmup: int = 0,
 ) -> dict:
     """Generate, verify and write games; returns the manifest (also written to manifest.json).
-    `world="miniature"` writes the miniature world's games (miniature.py; task_types ignored)."""
+    `world="miniature"` writes the miniature world's games (miniature.py; task_types ignored);
+    `world="miniature2"` those of miniature2.py, plus `n_warmup` warm-up games (split
+    "warmup": other kinds, conventions drawn per game)."""
     out_dir = Path(out_dir)
     if world not in WORLDS:
         raise ConfigError(f"world={world!r} is not a game world: choose one of {list(WORLDS)}")
-    if world == MINIATURE:
+    if world in (MINIATURE, MINIATURE2):
         task_types = (MINIATURE_TASK_TYPE,)
     counts = {"train": n_train, "valid_seen": n_valid_seen, "valid_unseen": n_valid_unseen}
+    if world == MINIATURE2:
+        counts[WARMUP_SPLIT] = n_warmup
+    elif n_warmup:
+        raise ConfigError(f"n_warmup={n_warmup}: only world='miniature2' has warm-up games")
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ConfigError(f"game counts {counts} must be >= 0 with at least one > 0")
     for split, n in counts.items():
-        check_limit("n_train_games" if split == "train" else "n_valid_games", n)
+        check_limit("n_valid_games" if split.startswith("valid") else "n_train_games", n)
     unknown = sorted(set(task_types) - set(TASK_TYPES))
     if unknown or not task_types:
         raise ConfigError(f"task_types {unknown or '(empty)'}: choose from {list(TASK_TYPES)}")
