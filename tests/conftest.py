@@ -36,6 +36,31 @@ def tiny_run_config(out_dir: Path, model_dir: Path, **fields):
     return RunConfig(**(defaults | fields))
 
 
+def carried_update_config(rounds: int, **fields):
+    """An UpdateConfig that takes one optimizer step per round on a decaying schedule over
+    `rounds`, so that every piece the trainer state carries across rounds (moments, schedule,
+    counters) changes the result; `fields` override (algorithm, lr, lora...)."""
+    from sdar_core.train import UpdateConfig
+
+    defaults = dict(
+        algorithm="grpo", lr=3e-3, mini_batch_size=None, lr_schedule="linear",
+        min_lr_ratio=0.2, total_iterations=rounds,
+    )  # fmt: skip
+    return UpdateConfig(**(defaults | fields))
+
+
+def update_rounds(start: Path, batches, out: Path, config) -> list[Path]:
+    """Run one update per batch, each from the previous round's checkpoint with `start` as the
+    KL reference; return [start, round0, round1, ...]."""
+    from sdar_core.train import sdar_update
+
+    models = [start]
+    for r, batch in enumerate(batches):
+        models.append(out / f"round{r}")
+        sdar_update(models[-2], batch, models[-1], config, ref_model_dir=start)
+    return models
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved tiny Qwen2 checkpoint: config, safetensors, tokenizer, chat template."""

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import torch
+from conftest import carried_update_config, update_rounds
 from safetensors.torch import load_file
 
 from sdar_core.algos import get_algorithm, kl_penalty, masked_mean
@@ -87,25 +88,13 @@ def test_lora_warm_start_is_merged_and_equals_base_plus_adapter(tiny_model_dir, 
 
 
 def _lora(**extra) -> UpdateConfig:
-    # one optimizer step per round on a decaying schedule: every carried piece matters
-    fields = dict(
-        algorithm="sdar", lora=True, lr=1e-2, mini_batch_size=None, lr_schedule="linear",
-        min_lr_ratio=0.2, total_iterations=ROUNDS, weight_decay=0.0,
-    )  # fmt: skip
-    return UpdateConfig(**(fields | extra))
-
-
-def _rounds(start, batches, out, config) -> list:
-    models = [start]
-    for r, batch in enumerate(batches):
-        models.append(out / f"round{r}")
-        sdar_update(models[-2], batch, models[-1], config, ref_model_dir=start)
-    return models
+    fields = dict(algorithm="sdar", lora=True, lr=1e-2, weight_decay=0.0)
+    return carried_update_config(ROUNDS, **(fields | extra))
 
 
 def test_rl_trains_a_fresh_adapter_on_the_merged_start_its_kl_reference(warm, batches, tmp_path):
     config = _lora()
-    models = _rounds(warm, batches[:2], tmp_path / "r", config)
+    models = update_rounds(warm, batches[:2], tmp_path / "r", config)
     for adapter in models[1:]:
         assert not (adapter / "model.safetensors").exists()  # no round copies the base
         base = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
@@ -155,13 +144,13 @@ def _worst(got: dict, want: dict) -> float:
 
 def test_adapters_across_rounds_carry_the_optimizer_state(tiny_model_dir, batches, tmp_path):
     config = _lora()
-    models = _rounds(tiny_model_dir, batches, tmp_path / "carried", config)
+    models = update_rounds(tiny_model_dir, batches, tmp_path / "carried", config)
     final = load_file(models[-1] / "adapter_model.safetensors")
     reference = _one_process(tiny_model_dir, batches, config)
     assert _worst(final, reference) <= 1e-5
     counters = read_counters(models[-1])
     assert (counters.iteration, counters.optimizer_step, counters.lora) == (ROUNDS, ROUNDS, True)
-    fresh = _rounds(tiny_model_dir, batches, tmp_path / "fresh", _lora(trainer_state="fresh"))
+    fresh = update_rounds(tiny_model_dir, batches, tmp_path / "fresh", _lora(trainer_state="fresh"))
     assert _worst(load_file(fresh[-1] / "adapter_model.safetensors"), reference) > 1e-3
 
 

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import carried_update_config, update_rounds
 from safetensors.torch import load_file
 
 from sdar_core.algos import get_algorithm, kl_penalty, masked_mean
@@ -41,20 +42,7 @@ def batches(make_scored_trajectories, tmp_path_factory):
 
 
 def _config(algorithm: str, **extra) -> UpdateConfig:
-    # one optimizer step per round, a decaying schedule over the run: every carried piece matters
-    fields = dict(
-        algorithm=algorithm, lr=3e-3, mini_batch_size=None, lr_schedule="linear",
-        min_lr_ratio=0.2, total_iterations=ROUNDS,
-    )  # fmt: skip
-    return UpdateConfig(**(fields | extra))
-
-
-def _rounds(start, batches, out, config) -> list:
-    models = [start]
-    for r, batch in enumerate(batches):
-        models.append(out / f"round{r}")
-        sdar_update(models[-2], batch, models[-1], config, ref_model_dir=start)
-    return models
+    return carried_update_config(ROUNDS, algorithm=algorithm, **extra)
 
 
 def _one_process(start, batches, config) -> dict[str, torch.Tensor]:
@@ -106,14 +94,14 @@ def _distance(got: dict, want: dict) -> float:
 @pytest.mark.parametrize("algorithm", ["sdar", "rlsd"])
 def test_rounds_with_carried_state_equal_one_process(tiny_model_dir, batches, tmp_path, algorithm):
     config = _config(algorithm)
-    models = _rounds(tiny_model_dir, batches, tmp_path / "carried", config)
+    models = update_rounds(tiny_model_dir, batches, tmp_path / "carried", config)
     final = load_file(models[-1] / "model.safetensors")
     reference = _one_process(tiny_model_dir, batches, config)
     _assert_close_weights(final, reference, rtol=1e-6)
     counters = read_counters(models[-1])
     assert (counters.iteration, counters.optimizer_step) == (ROUNDS, ROUNDS)
     # dropping the carried state (a fresh AdamW and schedule each round) is far from it
-    fresh = _rounds(
+    fresh = update_rounds(
         tiny_model_dir, batches, tmp_path / "fresh", _config(algorithm, trainer_state="fresh")
     )
     assert _distance(load_file(fresh[-1] / "model.safetensors"), reference) > 1e-3
@@ -121,12 +109,12 @@ def test_rounds_with_carried_state_equal_one_process(tiny_model_dir, batches, tm
 
 def test_deepspeed_zero2_rounds_equal_one_process(tiny_model_dir, batches, tmp_path):
     config = _config("grpo", backend="deepspeed", zero_stage=2, max_grad_norm=None)
-    models = _rounds(tiny_model_dir, batches, tmp_path / "ds", config)
+    models = update_rounds(tiny_model_dir, batches, tmp_path / "ds", config)
     assert (models[-1] / STATE_DIR / "deepspeed").is_dir()
     final = load_file(models[-1] / "model.safetensors")
     reference = _one_process(tiny_model_dir, batches, config)
     _assert_close_weights(final, reference, rtol=1e-6)
-    fresh = _rounds(
+    fresh = update_rounds(
         tiny_model_dir,
         batches,
         tmp_path / "fresh",
@@ -137,7 +125,7 @@ def test_deepspeed_zero2_rounds_equal_one_process(tiny_model_dir, batches, tmp_p
 
 def test_kl_reference_of_round_3_is_the_starting_model(tiny_model_dir, batches, tmp_path):
     config = _config("grpo")
-    models = _rounds(tiny_model_dir, batches, tmp_path / "r", config)
+    models = update_rounds(tiny_model_dir, batches, tmp_path / "r", config)
     metrics = json.loads((models[-1] / "metrics.json").read_text())
     # independently: token-mean k3 of the round-3 policy (before its step) against the start
     algo = get_algorithm("grpo")
@@ -186,9 +174,9 @@ def test_state_dir_keeps_the_optimizer_state_outside_the_checkpoint(
 ):
     # as on a cluster with a PVC: the checkpoint (an artifact) holds the weights and the counters,
     # the moments stay on the volume; the run is the same as with the state inside
-    inside = _rounds(tiny_model_dir, batches[:2], tmp_path / "inside", _config("grpo"))
+    inside = update_rounds(tiny_model_dir, batches[:2], tmp_path / "inside", _config("grpo"))
     config = _config("grpo", state_dir=tmp_path / "pvc")
-    outside = _rounds(tiny_model_dir, batches[:2], tmp_path / "outside", config)
+    outside = update_rounds(tiny_model_dir, batches[:2], tmp_path / "outside", config)
     assert sorted(p.name for p in (outside[-1] / STATE_DIR).iterdir()) == ["trainer_state.json"]
     assert len(list((tmp_path / "pvc").iterdir())) == 2  # one state per round, none half-written
     a, b = (load_file(m[-1] / "model.safetensors") for m in (inside, outside))

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import torch
+from conftest import carried_update_config, update_rounds
 from safetensors.torch import load_file
 
 from sdar_core.train import STATE_DIR, UpdateConfig, read_counters, sdar_update
@@ -16,20 +17,7 @@ from sdar_core.train.state import MASTER_FILE, prune_state_folders
 
 
 def _config(**extra) -> UpdateConfig:
-    # one optimizer step per round on a decaying schedule: every carried piece matters
-    fields = dict(
-        algorithm="grpo", lr=3e-3, mini_batch_size=None, lr_schedule="linear",
-        min_lr_ratio=0.2, total_iterations=3,
-    )  # fmt: skip
-    return UpdateConfig(**(fields | extra))
-
-
-def _rounds(start, batches, out, config) -> list:
-    models = [start]
-    for r, batch in enumerate(batches):
-        models.append(out / f"round{r}")
-        sdar_update(models[-2], batch, models[-1], config, ref_model_dir=start)
-    return models
+    return carried_update_config(3, **extra)
 
 
 def _batches(make_scored_trajectories, root, n):
@@ -40,9 +28,9 @@ def test_bf16_weights_with_the_state_on_a_folder_equal_the_state_inside(
     tiny_model_dir, make_scored_trajectories, tmp_path
 ):
     batches = _batches(make_scored_trajectories, tmp_path, 2)
-    inside = _rounds(tiny_model_dir, batches, tmp_path / "inside", _config())
+    inside = update_rounds(tiny_model_dir, batches, tmp_path / "inside", _config())
     config = _config(state_dir=tmp_path / "volume", weights_dtype="bfloat16")
-    outside = _rounds(tiny_model_dir, batches, tmp_path / "outside", config)
+    outside = update_rounds(tiny_model_dir, batches, tmp_path / "outside", config)
 
     final = outside[-1]
     assert sorted(p.name for p in (final / STATE_DIR).iterdir()) == ["trainer_state.json"]
@@ -69,7 +57,7 @@ def test_old_state_folders_are_pruned_keeping_what_a_retry_needs(
     batches = _batches(make_scored_trajectories, tmp_path, 3)
     volume = tmp_path / "volume"
     config = _config(state_dir=volume)
-    models = _rounds(tiny_model_dir, batches[:2], tmp_path / "run", config)
+    models = update_rounds(tiny_model_dir, batches[:2], tmp_path / "run", config)
     leftovers = [volume / ".iteration-00003-0123456789ab.tmp", volume / "iteration-00009-ab"]
     for folder in leftovers:  # an interrupted write; an abandoned attempt's state
         folder.mkdir()
@@ -103,9 +91,9 @@ def test_deepspeed_resumes_from_its_float32_copy_not_the_bf16_artifact(
     # load_checkpoint puts them back over the bf16 weights the update loaded from the artifact
     batches = _batches(make_scored_trajectories, tmp_path, 2)
     ds = dict(backend="deepspeed", zero_stage=2, max_grad_norm=None)
-    inside = _rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**ds))
+    inside = update_rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**ds))
     config = _config(**ds, state_dir=tmp_path / "volume", weights_dtype="bfloat16")
-    outside = _rounds(tiny_model_dir, batches, tmp_path / "outside", config)
+    outside = update_rounds(tiny_model_dir, batches, tmp_path / "outside", config)
     reference = load_file(inside[-1] / "model.safetensors")
     weights = load_file(outside[-1] / "model.safetensors")
     assert all(weights[k].dtype == torch.bfloat16 for k in reference)
@@ -122,9 +110,9 @@ def test_a_lora_adapter_in_bf16_resumes_from_its_float32_copy(
 ):
     batches = _batches(make_scored_trajectories, tmp_path, 2)
     lora = dict(lora=True, lr=1e-2, weight_decay=0.0)
-    inside = _rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**lora))
+    inside = update_rounds(tiny_model_dir, batches, tmp_path / "inside", _config(**lora))
     config = _config(**lora, state_dir=tmp_path / "volume", weights_dtype="bfloat16")
-    outside = _rounds(tiny_model_dir, batches, tmp_path / "outside", config)
+    outside = update_rounds(tiny_model_dir, batches, tmp_path / "outside", config)
     reference = load_file(inside[-1] / "adapter_model.safetensors")
     adapter = load_file(outside[-1] / "adapter_model.safetensors")
     assert set(adapter) == set(reference)
