@@ -54,6 +54,7 @@ LIMITS: dict[str, int] = {
     # data
     "n_train_games": 100_000,
     "n_valid_games": 100_000,
+    "n_warmup_games": 100_000,  # miniature2's warm-up split
     "n_tasks": 100_000,
     "shard_groups": 100_000,
     "group_size": 256,
