@@ -205,7 +205,7 @@ def plan(packages: Sequence[tuple[str | Path, Any]], model: str | None = None) -
 
 def _rollout_work(options: Any) -> int:
     """Episodes x max steps of a round, from the rollout config the pipeline compiles in."""
-    from pipelines.sdar_pipeline import stage_config_defaults
+    from pipelines.options import stage_config_defaults
     from sdar_core.run.config import RunConfig
 
     fields = json.loads(stage_config_defaults(options)["rollout_config"])

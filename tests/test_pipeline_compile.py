@@ -149,7 +149,7 @@ def test_warm_started_rounds_take_the_warm_start_as_kl_reference(tmp_path):
     [("alfworld", 50, 2, 256), ("webshop", 15, 2, 64), ("search", 4, 4, 256)],
 )
 def test_cluster_defaults_are_the_authors_settings_per_env(env, steps, history, mini_batch):
-    from pipelines.sdar_pipeline import default_stage_configs
+    from pipelines.options import default_stage_configs
 
     configs = {k: json.loads(v) for k, v in default_stage_configs("cluster", env).items()}
     rollout, evaluation = configs["rollout_config"], configs["eval_config"]
