@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.cache import remove_unfinished, task_labels, verified_cache
+from pipelines.options import eval_rounds
 from pipelines.sdar_pipeline import (
     PipelineOptions,
     build_pipeline,
@@ -59,7 +60,7 @@ from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
 from sdar_core.run.lock import out_dir_lock
-from sdar_core.run.report import learning_summary, load_evaluations
+from sdar_core.run.report import ceiling_line, learning_summary, load_evaluations
 from sdar_core.tracking.console import ConsoleFilter
 
 __all__ = ["LocalRunResult", "run_local"]
@@ -79,6 +80,7 @@ class LocalRunResult:
     log_path: Path | None = None
     learning: dict[str, Any] | None = None  # start vs final on the same episodes (report.py)
     learning_since_base: dict[str, Any] | None = None  # base model (before the warm start) vs final
+    ceiling: str | None = None  # the start checkpoint with skills in its prompt (report.py)
     final_checkpoint: Path | None = None  # the last update's checkpoint (None: nothing trains)
 
     @property
@@ -100,6 +102,8 @@ def options_for(config: RunConfig) -> PipelineOptions:
         warm_start=config.warm_start,
         profile="local",
         exit_handler=False,  # the runner ends the MLflow run itself (closing_mlflow_run)
+        eval_every=config.eval_every,
+        ceiling=bool(config.ceiling),
     )
 
 
@@ -122,6 +126,12 @@ def run_key(
     """A digest of the graph and of every pipeline argument but the run name (and, for a chained
     run, of its chunk length: a chain and one pipeline never share an MLflow run)."""
     payload = {"pipeline": options.name, "exit_handler": options.exit_handler, **arguments}
+    # the extra evaluations change the graph, not its name (left out when off: the keys of
+    # runs made before they existed stay the same)
+    if options.eval_every is not None:
+        payload["eval_every"] = options.eval_every
+    if options.ceiling:
+        payload["ceiling"] = True
     if rounds_per_run is not None and len(split_run(options, rounds_per_run)) > 1:
         payload["rounds_per_run"] = rounds_per_run
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
@@ -248,6 +258,7 @@ def _run_local(config: RunConfig) -> LocalRunResult:
         log_path=log_path,
         learning=learning_summary(evaluations),
         learning_since_base=learning_summary(evaluations, since="base"),
+        ceiling=ceiling_line(evaluations),
         final_checkpoint=final_checkpoint,
     )
 
@@ -291,9 +302,11 @@ def count_tasks(options: PipelineOptions) -> int:
     algo = options.check()
     per_round = 3 if algo.needs_teacher else 2
     finals = 1 if options.rounds and options.ends_run else 0
+    evaluations = finals + len(eval_rounds(options))  # final, every eval_every-th round
     if options.continues_run:  # continue_chain, three importers, index_skills
-        return 5 + int(options.exit_handler) + options.rounds * per_round + finals
+        return 5 + int(options.exit_handler) + options.rounds * per_round + evaluations
     # start_tracking, two importers, index_skills, [evaluate(base), sft], evaluate(start),
-    # [join_chain], rounds, [final eval], [exit handler]
+    # [evaluate(ceiling)], [join_chain], rounds, evaluations, [exit handler]
     extra = 2 * int(options.warm_start) + int(options.exit_handler) + int(options.chained)
-    return 5 + extra + options.rounds * per_round + finals
+    extra += int(options.ceiling)
+    return 5 + extra + options.rounds * per_round + evaluations

@@ -18,6 +18,7 @@ from sdar_core.limits import check_limit, check_whole_number
 __all__ = [
     "PipelineOptions",
     "default_stage_configs",
+    "eval_rounds",
     "last_round_of_run",
     "split_run",
     "stage_config_defaults",
@@ -68,6 +69,13 @@ class PipelineOptions:
     # and its optimizer shard into host memory when it resumes (sdar_core.train.memory, sized
     # there from the model); None: the profile's
     update_memory: str | None = None
+    # held-out evaluation of every eval_every-th update's checkpoint too (rounds n = k, 2k, ..
+    # of the run, the last round excluded: the final evaluation covers it), logged in the same
+    # eval/... series at step n; None: the start and final checkpoints only
+    eval_every: int | None = None
+    # evaluate the start checkpoint once more with the retrieved skills in its prompt, as the
+    # teacher sees them (label "ceiling", series eval_ceiling/...): the teacher's ceiling
+    ceiling: bool = False
 
     def __post_init__(self) -> None:
         if self.rounds is None:
@@ -86,6 +94,7 @@ class PipelineOptions:
             check_whole_number(name, getattr(self, name))
             check_limit(name, getattr(self, name))
         _check_chunk(self, algo)
+        _check_evaluations(self, algo)
         if self.env not in list_envs():
             raise ConfigError(f"unknown env {self.env!r}: choose one of {list_envs()}")
         if self.profile not in PROFILES:
@@ -135,6 +144,15 @@ class PipelineOptions:
         return f"{base}-rounds-{self.first_round}-{self.first_round + self.rounds - 1}"
 
 
+def eval_rounds(o: PipelineOptions) -> list[int]:
+    """The rounds n (1-based, the run's numbering) after whose update this pipeline evaluates
+    the checkpoint besides the final evaluation: every `eval_every`-th, not the run's last."""
+    if o.eval_every is None:
+        return []
+    updates = range(o.first_round + 1, o.first_round + o.rounds + 1)
+    return [n for n in updates if n % o.eval_every == 0 and n != o.run_rounds]
+
+
 def last_round_of_run(o: PipelineOptions, r: int) -> bool:
     """Whether round `r` is the last round this pipeline run executes: its update's checkpoint
     is what the next chunk of a chained run starts from (so, where the trainer state lives on a
@@ -179,6 +197,23 @@ def _check_chunk(o: PipelineOptions, algo: Any) -> None:
         )
     if o.chained and o.rounds < 1:
         raise ConfigError(f"a chunk of a chained run needs rounds >= 1, got {o.rounds}")
+
+
+def _check_evaluations(o: PipelineOptions, algo: Any) -> None:
+    """eval_every is a whole number >= 1; the ceiling needs a preset whose start evaluation has
+    no skills in the prompt (with them, the start evaluation is the ceiling)."""
+    if o.eval_every is not None:
+        check_whole_number("eval_every", o.eval_every)
+        if o.eval_every < 1:
+            raise ConfigError(
+                f"eval_every must be >= 1, got {o.eval_every}: e.g. 1 (every round), or None "
+                "for the start and final evaluations only"
+            )
+    if o.ceiling and algo.student_sees_skills:
+        raise ConfigError(
+            f"{o.algorithm} puts the skills in the student's prompt already, so its start "
+            "evaluation is the ceiling: set ceiling to false"
+        )
 
 
 def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, str]:

@@ -1,8 +1,17 @@
 """The SDAR pipeline factory and its compilation.
 
     start_tracking ─┐ (run id to every stage)
-    model, games (importers) ─► index_skills ─► [warmstart_sft] ─► evaluate(start)
-        └► R × (generate_rollouts ─► [score_teacher] ─► sdar_update) ─► evaluate(final)
+    model, games (importers) ─► index_skills ─► [warmstart_sft] ─► evaluate(start), [(ceiling)]
+        └► R × (generate_rollouts ─► [score_teacher] ─► sdar_update [─► evaluate(round-n)])
+           ─► evaluate(final)
+
+Evaluations besides start and final, both compile-time options: with `eval_every` = k the
+checkpoint of every k-th update (round n = k, 2k, .. of the run, not the last, which the final
+evaluation covers) is evaluated with the run's eval config too, label `round-n`, logged in the
+same `eval/...` series at step n, so that `eval/success/...` is a curve from 0 (start) to R
+(final); with `ceiling` the start checkpoint is evaluated once more with the retrieved skills in
+its prompt (as the teacher sees them), label `ceiling`, series `eval_ceiling/...` at step 0: the
+teacher's ceiling. The final evaluation waits for the others (its plots read them).
 
 Each update takes the previous round's checkpoint and the run's starting checkpoint as its KL
 reference. Only weights cross artifact storage where a shared volume is there: the update keeps
@@ -86,6 +95,7 @@ from components import (
 from pipelines.kfp_speed import faster_kfp
 from pipelines.options import (
     PipelineOptions,
+    eval_rounds,
     last_round_of_run,
     split_run,
     stage_config_defaults,
@@ -185,11 +195,18 @@ def _state_volume_input(o: PipelineOptions, r: int) -> dict[str, str]:
     return {}
 
 
-def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, **params) -> Any:
+def _rounds(
+    o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, **params
+) -> tuple[Any, list[Any]]:
     """Add the unrolled rounds first_round .. first_round + rounds - 1 from the checkpoint `model`
-    (KL reference: `start`, default `model`); return the final checkpoint (an output channel)."""
+    (KL reference: `start`, default `model`), with the evaluations of `eval_rounds` (given
+    `evaluation`, the evaluate task's shared inputs); return the final checkpoint (an output
+    channel) and those evaluation tasks."""
     common = {"tracking_uri": params["tracking_uri"], "run_id": params["run_id"]}
     start = params.pop("start", model)  # the KL reference of every round's update
+    evaluation = params.pop("evaluation")
+    evaluated = set(eval_rounds(o))
+    evaluations = []
     for r in range(o.first_round, o.first_round + o.rounds):
         rollouts = _task(
             generate_rollouts, "generate_rollouts", f"round {r}: rollouts", o,
@@ -213,7 +230,22 @@ def _rounds(o: PipelineOptions, algo: Any, model: Any, games: Any, index: Any, *
             **common,
         )  # fmt: skip
         model = update.outputs["checkpoint"]
-    return model
+        if r + 1 in evaluated:
+            evaluations.append(
+                _task(
+                    evaluate,
+                    "evaluate",
+                    f"evaluate checkpoint of round {r + 1}",
+                    o,
+                    model=model,
+                    base_model=start,
+                    label=f"round-{r + 1}",
+                    round=r + 1,
+                    **evaluation,
+                    **common,
+                )  # fmt: skip
+            )
+    return model, evaluations
 
 
 def build_pipeline(options: PipelineOptions) -> Callable[..., Any]:
@@ -412,7 +444,7 @@ def _stages(
             artifact_uri=start_model_uri, artifact_class=Model, reimport=False
         )
         imported_start.set_display_name("import start model")
-        start_model, start = imported_start.output, None
+        start_model, start = imported_start.output, []
         first_model = model.output
     else:
         model.set_display_name("import base model")
@@ -420,9 +452,9 @@ def _stages(
         first_model = start_model
     if not o.rounds:
         return {}
-    final_model = _rounds(
+    final_model, evaluations = _rounds(
         o, algo, first_model, games.output, index.outputs["skill_index"],
-        start=start_model, **configs, **common,
+        start=start_model, evaluation=evaluation, **configs, **common,
     )  # fmt: skip
     ends = {"checkpoint": final_model, "start_model": start_model}
     if not o.ends_run:  # the next chunk evaluates (module docstring: chained runs)
@@ -432,14 +464,14 @@ def _stages(
         model=final_model, base_model=start_model, label="final", round=o.run_rounds,
         **evaluation, **common,
     )  # fmt: skip
-    if start is not None:
-        final.after(start)  # its before/after plot reads the start evaluation
+    for task in [*start, *evaluations]:
+        final.after(task)  # its before/after plots read the other evaluations
     return ends
 
 
 def _start(o: PipelineOptions, model: Any, games: Any, evaluation: dict, common: dict, params):
     """The run's first tasks: [evaluate the base model, warm start], evaluate the start
-    checkpoint; return (start checkpoint, its evaluation task)."""
+    checkpoint [and its ceiling]; return (start checkpoint, its evaluation tasks)."""
     start_model = model
     if o.warm_start:  # what the model could do before anything was trained
         _task(
@@ -458,7 +490,14 @@ def _start(o: PipelineOptions, model: Any, games: Any, evaluation: dict, common:
         model=start_model, base_model=start_model, label="start", round=0, **evaluation,
         **common,
     )  # fmt: skip
-    return start_model, start
+    if not o.ceiling:
+        return start_model, [start]
+    ceiling = _task(
+        evaluate, "evaluate", "evaluate start checkpoint, skills in prompt (ceiling)", o,
+        model=start_model, base_model=start_model, label="ceiling", round=0, **evaluation,
+        **common,
+    )  # fmt: skip
+    return start_model, [start, ceiling]
 
 
 def compile_pipeline(options: PipelineOptions, out_path: str | Path) -> Path:

@@ -51,6 +51,22 @@ def replicate(
             "skill (arms sdar+noiseN, grpo_opsd+noiseN), e.g. 0.5 [default: none]"
         ),
     ] = None,
+    eval_every: Annotated[
+        int | None,
+        typer.Option(
+            help="evaluate every run's checkpoint after every K-th round: the points of the "
+            "held-out success curves and of the rounds to reach --level (the start and the "
+            "last round are always evaluated) [default: 1, or the config file's]"
+        ),
+    ] = None,
+    ceiling: Annotated[
+        bool | None,
+        typer.Option(
+            "--ceiling/--no-ceiling",
+            help="evaluate the warm start's checkpoint once more with the skills in its prompt "
+            "(the teacher's ceiling) [default: yes in the miniature worlds]",
+        ),
+    ] = None,
     level: Annotated[
         float, typer.Option(help="held-out success whose first round each arm reports")
     ] = 0.8,
@@ -71,6 +87,11 @@ def replicate(
     fields["out_dir"] = out_dir
     if rounds is not None:
         fields["rounds"] = rounds
+    if eval_every is not None:
+        fields["eval_every"] = eval_every
+    fields.setdefault("eval_every", 1)  # every round: each arm has a curve
+    if ceiling is not None:
+        fields["ceiling"] = ceiling
     base = RunConfig.model_validate(fields)
     arms = arms_for(
         [a.strip() for a in algorithms.split(",") if a.strip()],
@@ -89,7 +110,8 @@ def replicate(
     typer.echo((result.out_dir / "replicate.md").read_text())
     typer.echo(
         f"warm start {result.seconds['warm_start']:.0f} s, training runs "
-        f"{result.seconds['training_runs']:.0f} s, total {result.seconds['total']:.0f} s"
+        f"{result.seconds['training_runs']:.0f} s, total {result.seconds['total']:.0f} s "
+        "(by phase: the wall-time table above)"
     )
     typer.echo(f"files: {result.out_dir}")
     typer.echo(f"MLflow parent run (arm/seed runs are its children): {result.parent_run_id}")

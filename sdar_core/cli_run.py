@@ -58,6 +58,22 @@ def run(
         bool | None,
         typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
     ] = None,
+    eval_every: Annotated[
+        int | None,
+        typer.Option(
+            help="also evaluate the checkpoint of every K-th round (held-out success as a curve "
+            "over rounds; the last round is the final evaluation) [default: start and final only]"
+        ),
+    ] = None,
+    ceiling: Annotated[
+        bool | None,
+        typer.Option(
+            "--ceiling/--no-ceiling",
+            help="evaluate the start checkpoint once more with the retrieved skills in its "
+            "prompt, as the teacher sees them (the teacher's ceiling) [default: yes in the "
+            "miniature worlds for presets with a teacher, else no]",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
     ] = None,
@@ -102,6 +118,8 @@ def run(
         "rounds": rounds,
         "rounds_per_run": rounds_per_run,
         "warm_start": warm_start,
+        "eval_every": eval_every,
+        "ceiling": ceiling,
         "n_train_games": n_train_games,
         "n_valid_games": n_valid_games,
         "experiment": experiment,
@@ -120,6 +138,8 @@ def run(
     print_rows("success rate by task type", result.rows, ["task_type", *labels])
     from sdar_core.run.report import learning_line
 
+    if result.ceiling is not None:
+        typer.echo(result.ceiling)
     for summary in (result.learning_since_base, result.learning):
         if summary is not None:
             typer.echo(learning_line(summary))

@@ -156,6 +156,19 @@ def _scale_paper_settings(env: str, stage: str, fields: dict, *, default: bool) 
         fields["max_steps"] = min(fields["max_steps"], paper["max_steps"])
 
 
+def _ceiling_default(env: str, world: str, algorithm: str | None) -> bool:
+    """The ceiling evaluation by default: in the miniature worlds (whose skills make a near-perfect
+    policy of the checkpoint that reads them) for presets whose teacher reads skills."""
+    from sdar_core.algos import get_algorithm
+
+    name = algorithm if algorithm is not None else RunConfig.model_fields["algorithm"].default
+    try:
+        algo = get_algorithm(name)
+    except ConfigError:
+        return False  # the after-validator names the unknown preset
+    return env == "alfworld" and world in MINIATURE_WORLDS and algo.needs_teacher
+
+
 def check_group_size(algorithm: str, group_size: int) -> None:
     """Raise ConfigError when `algorithm` trains with a group-relative estimator and groups of
     fewer than 2 members."""
@@ -223,6 +236,18 @@ class RunConfig(BaseModel):
         "each, as on a cluster (pipelines.sdar_pipeline.split_run); None: one pipeline run",
     )
     warm_start: bool = Field(default=False, description="supervised warm start on expert play")
+    eval_every: OptionalCount = Field(
+        default=None,
+        description="also evaluate the checkpoint of every k-th round (not the last: the final "
+        "evaluation covers it), in the same eval/... series at step = round; None: the start "
+        "and final checkpoints only",
+    )
+    ceiling: bool | None = Field(
+        default=None,
+        description="evaluate the start checkpoint once more with the retrieved skills in its "
+        "prompt, as the teacher sees them (eval_ceiling/...: the teacher's ceiling); None: yes "
+        "in the miniature worlds for presets whose teacher reads skills, else no",
+    )
     n_train_games: Count = Field(default=12, description="generated training games (ALFWorld)")
     n_valid_games: Count = Field(
         default=12, description="evaluation games: generated (ALFWorld) or the first of the split"
@@ -281,6 +306,8 @@ class RunConfig(BaseModel):
                 )
             fields.setdefault("split", getattr(splits, split_field))
             data[name] = fields
+        if data.get("ceiling") is None:
+            data["ceiling"] = _ceiling_default(env, world, data.get("algorithm"))
         if splits.shipped_dir is not None or data.get("data") is not None:
             # shipped or given data: evaluate n_valid_games of its split
             n_valid = data.get("n_valid_games", cls.model_fields["n_valid_games"].default)
@@ -304,6 +331,16 @@ class RunConfig(BaseModel):
             raise ConfigError(
                 f"rollout.n_tasks={self.rollout.n_tasks} needs at least that many training "
                 f"games, got n_train_games={self.n_train_games}: raise n_train_games"
+            )
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(
+                f"eval_every must be >= 1, got {self.eval_every}: e.g. 1 (every round), or "
+                "leave it unset for the start and final evaluations only"
+            )
+        if self.ceiling and algo.student_sees_skills:
+            raise ConfigError(
+                f"{self.algorithm} puts the skills in the student's prompt already, so its start "
+                "evaluation is the ceiling: set ceiling to false"
             )
         if self.n_valid_games < 1:
             raise ConfigError("n_valid_games must be >= 1: set it to 12")

@@ -11,7 +11,15 @@ imports pipelines/):
    other distillation coefficients; SDAR and GRPO+OPSD with a noisy teacher), one pipeline run
    of R rounds from that checkpoint (its KL reference too), with the seeds of the rollouts, the
    update and the teacher's retrieval noise set to the seed (the games and the evaluation set
-   stay fixed: `RunConfig.with_seed`).
+   stay fixed: `RunConfig.with_seed`), and the base config's `eval_every` (the command's
+   default is 1: held-out success after every round, the curves' points).
+
+The warm-start run also evaluates its checkpoint with the retrieved skills in its prompt (the
+teacher's ceiling, `RunConfig.ceiling`: by default in the miniature worlds, for arms with a
+teacher) once for all arms; the training runs do not repeat it. The wall time is reported by
+phase (replicate_phases: set-up, index, warm start, rollouts, teacher, update, evaluation,
+runner overhead) for the warm start and per arm, summed over seeds, from the stage durations
+each run logged into MLflow.
 
 The seeds therefore vary the RL part only, not the warm start: the spread between seeds is the
 spread of RL from one start. Nothing is tuned on the evaluation games: the settings are fixed
@@ -41,6 +49,7 @@ from sdar_core.errors import ArtifactError, ConfigError
 from sdar_core.outputs import write_text_atomic
 from sdar_core.run.arms import Arm, arms_for
 from sdar_core.run.config import RunConfig
+from sdar_core.run.replicate_phases import phase_lines, phase_times, run_phases, warm_lines
 from sdar_core.run.replicate_table import (
     CURVE_METRICS,
     RunOutcome,
@@ -66,6 +75,8 @@ class PipelineResult(Protocol):
     tracking_uri: str
     log_path: Path | None
     learning: dict[str, Any] | None
+    setup_seconds: float  # the launcher's set-up (model, games, MLflow store)
+    stage_seconds: dict[str, float]  # {stage: seconds} its stages logged (<stage>/duration_s)
 
 
 Runner = Callable[[RunConfig], PipelineResult]
@@ -82,6 +93,8 @@ class ReplicateResult:
     out_dir: Path
     files: list[Path]
     seconds: dict[str, float]
+    phases: dict[str, Any]  # replicate_phases.phase_times
+    warm_start: dict[str, Any]  # its run id, held-out success and ceiling (None: not evaluated)
 
 
 def _checkpoint_of(config: RunConfig, run_name: str) -> Path:
@@ -121,13 +134,26 @@ def _start_parent(tracking_uri: str, base: RunConfig, arms: Sequence[Arm], seeds
     return run_store(tracking_uri).create_run(experiment_id, run_name="replicate", tags=tags)
 
 
+def _warm_start_figures(store: Any, run_id: str) -> dict[str, Any]:
+    """The warm-start run's held-out success at round 0, with and without the skills in the
+    prompt (None where it did not evaluate that)."""
+    logged = set(store.metric_names(run_id))
+    figures: dict[str, Any] = {"run_id": run_id}
+    for name, metric in (("success", "eval/success/all"), ("ceiling", "eval_ceiling/success/all")):
+        points = dict(store.metric_history(run_id, metric)) if metric in logged else {}
+        figures[name] = points.get(0)
+    return figures
+
+
 def _train(
-    runner: Runner, base: RunConfig, arm: Arm, seed: int, checkpoint: Path, parent: str
-) -> RunOutcome:
+    runner: Runner, base: RunConfig, arm: Arm, seed: int, checkpoint: Path, parent: str,
+    clock: Callable[[], float],
+) -> RunOutcome:  # fmt: skip
     from sdar_core.tracking.store import run_store
 
-    started = time.perf_counter()
+    started = clock()
     result = runner(arm.run_config(base, model=checkpoint, seed=seed))
+    seconds = clock() - started
     learned = result.learning  # a training run evaluates its start and final checkpoints
     if learned is None:
         raise ArtifactError(
@@ -142,8 +168,11 @@ def _train(
         run_id=result.run_id,
         start=learned["start"],
         final=learned["final"],
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         histories=_histories(store, result.run_id),
+        phases=run_phases(
+            result.stage_seconds, setup_seconds=result.setup_seconds, wall_seconds=seconds
+        ),
     )
 
 
@@ -155,39 +184,54 @@ def replicate(
     seeds: Sequence[int] = (0, 1, 2),
     level: float = 0.8,
     on_run: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> ReplicateResult:
     """Run the replication (module docstring) with `base`'s settings; `level` is the held-out
-    success whose first round each arm's seeds report."""
+    success whose first round each arm's seeds report; `clock` measures the wall times."""
     arms = list(arms if arms is not None else arms_for())
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
     if len({a.label for a in arms}) != len(arms) or not arms:
         raise ConfigError(f"arms must be distinct and at least one, got {[a.label for a in arms]}")
-    started = time.perf_counter()
-    warm = base.model_copy(update={"algorithm": "vanilla", "rounds": 0, "warm_start": True})
-    on_run("warm start: index, supervised warm start, evaluation of its checkpoint")
+    started = clock()
+    # the ceiling (base's setting: by default on for the miniature worlds' teacher presets) is
+    # evaluated once, on the warm start; the training runs start from that checkpoint
+    warm = base.model_copy(
+        update={"algorithm": "vanilla", "rounds": 0, "warm_start": True, "eval_every": None}
+    )
+    trained = base.model_copy(update={"ceiling": False})
+    what = ", its ceiling (skills in prompt)" if base.ceiling else ""
+    on_run(f"warm start: index, supervised warm start, evaluation of its checkpoint{what}")
     warm_result = runner(RunConfig.model_validate(warm.model_dump()))
     checkpoint = _checkpoint_of(base, warm_result.run_name)
     tracking_uri = warm_result.tracking_uri
-    seconds = {"warm_start": time.perf_counter() - started}
+    seconds = {"warm_start": clock() - started}
+    warm_phases = run_phases(
+        warm_result.stage_seconds,
+        setup_seconds=warm_result.setup_seconds,
+        wall_seconds=seconds["warm_start"],
+    )
     parent = _start_parent(tracking_uri, base, arms, seeds)
     try:
         from sdar_core.tracking.store import run_store
 
-        run_store(tracking_uri).set_tags(warm_result.run_id, {PARENT_TAG: parent})
+        store = run_store(tracking_uri)
+        store.set_tags(warm_result.run_id, {PARENT_TAG: parent})
+        warm_figures = _warm_start_figures(store, warm_result.run_id)
         runs: list[RunOutcome] = []
         for seed in seeds:
             for arm in arms:
                 on_run(f"{arm.label}, seed {seed}: {base.rounds} rounds from the warm start")
-                runs.append(_train(runner, base, arm, seed, checkpoint, parent))
+                runs.append(_train(runner, trained, arm, seed, checkpoint, parent, clock))
                 last = runs[-1]
                 on_run(f"  start {last.start:.3f} -> final {last.final:.3f} ({last.seconds:.0f} s)")
-        seconds["training_runs"] = time.perf_counter() - started - seconds["warm_start"]
+        seconds["training_runs"] = clock() - started - seconds["warm_start"]
+        seconds["total"] = seconds["warm_start"] + seconds["training_runs"]  # reports excluded
+        phases = phase_times(warm_phases, runs, [a.label for a in arms])
         result = _report(
-            base, arms, seeds, runs, tracking_uri, warm_result.run_id, parent, level, seconds
+            base, arms, seeds, runs, tracking_uri, warm_figures, parent, level, seconds, phases
         )
-        seconds["total"] = time.perf_counter() - started
-        run_store(tracking_uri).set_terminated(parent, "FINISHED")
+        store.set_terminated(parent, "FINISHED")
     except BaseException as err:  # the parent ends like a pipeline run: stopped or failed
         from sdar_core.tracking.store import finish_run
 
@@ -198,8 +242,8 @@ def replicate(
 
 
 def _report(
-    base: RunConfig, arms: Sequence[Arm], seeds, runs, tracking_uri: str, warm_run_id: str,
-    parent: str, level: float, seconds: dict[str, float],
+    base: RunConfig, arms: Sequence[Arm], seeds, runs, tracking_uri: str, warm: dict[str, Any],
+    parent: str, level: float, seconds: dict[str, float], phases: dict[str, Any],
 ) -> ReplicateResult:  # fmt: skip
     """Write the tables, curves and plots; log them (and the curves as metrics) to the parent."""
     from sdar_core.tracking.compare import compare_runs
@@ -218,16 +262,17 @@ def _report(
     )
     dump = {
         "rows": table, "differences": paired, "rounds_to_level": reached, "curves": series,
-        "runs": [r.__dict__ for r in runs], "warm_start_run_id": warm_run_id,
-        "parent_run_id": parent, "seconds": seconds,
+        "runs": [r.__dict__ for r in runs], "warm_start_run_id": warm["run_id"],
+        "warm_start": warm, "parent_run_id": parent, "seconds": seconds, "phases": phases,
         "arms": {a.label: {"algorithm": a.algorithm, "display": a.display,
                            "distill_coef": a.distill_coef, "skill_noise": a.skill_noise}
                  for a in arms},
     }  # fmt: skip
+    seed_counts = {arm: sum(r.arm == arm for r in runs) for arm in labels}
+    text = markdown_table(table, paired, reached, title=title, series=series)
+    text += "\n".join(["", *warm_lines(warm), "", *phase_lines(phases, seed_counts), ""])
     files = [
-        write_text_atomic(
-            out / "replicate.md", markdown_table(table, paired, reached, title=title, series=series)
-        ),
+        write_text_atomic(out / "replicate.md", text),
         write_text_atomic(out / "replicate.json", json.dumps(dump, indent=1, default=str)),
     ]
     panels = {
@@ -250,8 +295,9 @@ def _report(
     for path in files:
         store.log_artifact(parent, path, "replicate")
     return ReplicateResult(
-        rows=table, differences=paired, curves=series, runs=runs, warm_start_run_id=warm_run_id,
-        parent_run_id=parent, out_dir=out, files=[*files, *comparison.files], seconds=seconds,
+        rows=table, differences=paired, curves=series, runs=runs,
+        warm_start_run_id=warm["run_id"], parent_run_id=parent, out_dir=out,
+        files=[*files, *comparison.files], seconds=seconds, phases=phases, warm_start=warm,
     )  # fmt: skip
 
 

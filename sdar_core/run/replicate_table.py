@@ -59,6 +59,7 @@ class RunOutcome:
     final: float
     seconds: float
     histories: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> round -> v
+    phases: dict[str, float] = field(default_factory=dict)  # replicate_phases.run_phases
 
 
 def metric_key(label: str) -> str:

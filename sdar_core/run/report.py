@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sdar_core.tracking.store import RunStore
 
 __all__ = [
+    "ceiling_line",
     "learning_line",
     "learning_summary",
     "load_evaluations",
@@ -63,6 +64,7 @@ HISTORY_PANELS: dict[str, dict[str, str]] = {
         "rollouts": "rollout/success_rate",
         "evaluation": "eval/success/all",
         "base model (before the warm start)": "eval_base/success/all",
+        "start, skills in prompt (ceiling)": "eval_ceiling/success/all",
     },
     "evaluation success by task type": {},
     "gate (update)": {
@@ -112,8 +114,18 @@ def load_evaluations(store: RunStore, run_id: str) -> dict[str, dict[str, Any]]:
     for name in store.list_artifacts(run_id, EVAL_DIR):
         if name.endswith(".json"):
             found[Path(name).stem] = json.loads(store.read_text(run_id, name))
-    order = {"base": 0, "start": 1, "final": 2}
-    return dict(sorted(found.items(), key=lambda item: (order.get(item[0], 3), item[0])))
+    return dict(sorted(found.items(), key=lambda item: _evaluation_order(item[0])))
+
+
+def _evaluation_order(label: str) -> tuple[int, int, str]:
+    """base, start, ceiling, round-1, round-2, ..., final, then any other label by name."""
+    order = {"base": 0, "start": 1, "ceiling": 2}
+    if label in order:
+        return order[label], 0, label
+    number = label.removeprefix("round-")
+    if number.isdigit():
+        return 3, int(number), label
+    return (4, 0, label) if label == "final" else (5, 0, label)
 
 
 def success_table(
@@ -173,6 +185,19 @@ def learning_summary(
         "low": low,
         "high": high,
     }
+
+
+def ceiling_line(evaluations: dict[str, dict[str, Any]]) -> str | None:
+    """One sentence: held-out success of the start checkpoint with the skills in its prompt (the
+    teacher's ceiling) next to its success without them; None without both evaluations."""
+    if "ceiling" not in evaluations or "start" not in evaluations:
+        return None
+    ceiling = evaluations["ceiling"]["metrics"]["success/all"]
+    start = evaluations["start"]["metrics"]["success/all"]
+    return (
+        f"start, skills in prompt (teacher's ceiling): held-out success {ceiling:.3f} "
+        f"(without skills {start:.3f})"
+    )
 
 
 def learning_line(summary: dict[str, Any]) -> str:

@@ -358,15 +358,20 @@ def launch_update(
         return json.loads(metrics_path.read_text())
 
 
-# the base model (before the warm start) is evaluated at round 0 like the start checkpoint: its
-# metrics go to a series of their own, or MLflow would hold two points at step 0 of eval/...
+# the base model (before the warm start) and the start checkpoint with the skills in its prompt
+# (the teacher's ceiling) are evaluated at round 0 like the start checkpoint: their metrics go to
+# series of their own, or MLflow would hold several points at step 0 of eval/...
 BASE_SERIES = "eval_base"
+CEILING_SERIES = "eval_ceiling"
+CEILING_LABEL = "ceiling"
+_SERIES = {"base": BASE_SERIES, CEILING_LABEL: CEILING_SERIES}
 
 
 def eval_series(label: str) -> str:
-    """The metric prefix of an evaluation: `eval_base` for the base model, else `eval` (the
-    start checkpoint at round 0, the final one at round R)."""
-    return BASE_SERIES if label == "base" else "eval"
+    """The metric prefix of an evaluation: `eval_base` for the base model, `eval_ceiling` for the
+    start checkpoint with skills in its prompt, else `eval` (the start checkpoint at round 0,
+    the checkpoints of `eval_every` at their rounds, the final one at round R)."""
+    return _SERIES.get(label, "eval")
 
 
 def evaluate_stage(
@@ -381,15 +386,16 @@ def evaluate_stage(
     tracking: Tracking,
     index_dir: str | None = None,
 ) -> dict[str, float]:
-    """Evaluate a checkpoint (skills in the prompt when the preset says so, from `index_dir`);
-    log its metrics as `eval/...` (`eval_base/...` for the base model: eval_series), its JSON
-    and plots (the final one also before vs after) and, after the final
-    checkpoint, mark the MLflow run FINISHED."""
+    """Evaluate a checkpoint (skills in the prompt when the preset says so, or for the label
+    "ceiling" whatever the preset, from `index_dir`); log its metrics as `eval/...`
+    (`eval_base/...`, `eval_ceiling/...`: eval_series), its JSON and plots (the final one also
+    before vs after) and, after the final checkpoint, mark the MLflow run FINISHED."""
     from sdar_core.algos import get_algorithm
     from sdar_core.evaluation import EvalConfig, evaluate
 
     algo = get_algorithm(algorithm)
-    config = parse_config(EvalConfig, config_json, student_sees_skills=algo.student_sees_skills)
+    sees_skills = algo.student_sees_skills or label == CEILING_LABEL
+    config = parse_config(EvalConfig, config_json, student_sees_skills=sees_skills)
     with tracking.stage(eval_series(label), round) as tracker:
         results = evaluate(model_dir, games_dir, out_path, config, skills_index_dir=index_dir)
         flat = tracker.log(results["metrics"])

@@ -31,6 +31,7 @@ KEY_FIGURES: dict[str, tuple[str, ...]] = {
     "update": ("pg_loss", "kl_loss", "sdar/gate_mean", "steps"),
     "eval": ("success/all", "invalid_action_rate"),
     "eval_base": ("success/all", "invalid_action_rate"),
+    "eval_ceiling": ("success/all", "invalid_action_rate"),
 }
 _TASK_START = re.compile(r"Executing task '?([\w-]+)'?")
 _TQDM = re.compile(r"^\s*(?P<desc>[\w ./-]+?):\s+(?P<pct>\d+)%\|.*?\|\s*(?P<n>\d+)/(?P<total>\d+)")
