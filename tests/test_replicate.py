@@ -2,7 +2,8 @@
 arm/seed runs become children of one MLflow parent run holding the curves, and the tables name
 the arms as the paper does. No pipeline runs here (the runner is injected)."""
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from sdar_core.errors import ConfigError
 from sdar_core.run import RunConfig
 from sdar_core.run.arms import DEFAULT_ALGORITHMS, Arm, arms_for
 from sdar_core.run.replicate import replicate
+from sdar_core.run.replicate_phases import OVERHEAD, PHASES
 from sdar_core.tracking import StageTracker, start_run
 from sdar_core.tracking.store import client, prepare_experiment
 
@@ -27,13 +29,39 @@ class FakeResult:
     tracking_uri: str
     log_path: Path | None
     learning: dict[str, Any] | None
+    setup_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class FakeClock:
+    """A clock that moves only when the fake runner says its run took time."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# what a fake run's stages take: per round (rollout, teacher, update) or per evaluation, in
+# seconds; its set-up, and what the runner spends besides (overhead), per run
+STAGE_SECONDS = {"rollout": 4.0, "teacher": 2.0, "update": 8.0, "eval": 1.0}
+SETUP_SECONDS, OVERHEAD_SECONDS = 1.0, 3.0
+WARM_STAGES = {"index": 1.5, "sft": 20.0, "eval": 1.0, "eval_base": 1.0, "eval_ceiling": 1.0}
 
 
 class FakeRunner:
-    """Records the RunConfig of every call; logs what a pipeline run would into MLflow."""
+    """Records the RunConfig of every call; logs what a pipeline run would into MLflow and
+    reports stage times as run_local does (`clock`, when given, moves by the run's wall time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.calls: list[RunConfig] = []
+        self.clock = clock
+
+    def _took(self, stages: dict[str, float]) -> dict[str, float]:
+        if self.clock is not None:
+            self.clock.now += SETUP_SECONDS + sum(stages.values()) + OVERHEAD_SECONDS
+        return stages
 
     def __call__(self, config: RunConfig) -> FakeResult:
         self.calls.append(config)
@@ -49,19 +77,36 @@ class FakeRunner:
             checkpoint = config.out_dir / "pipeline_root" / name / "warmstart-sft" / "checkpoint"
             checkpoint.mkdir(parents=True)
             (checkpoint / "config.json").write_text("{}")
+            StageTracker(uri, run_id, stage="eval", round=0).log({"success": {"all": 0.25}})
+            stages = dict(WARM_STAGES)
+            if config.ceiling:
+                StageTracker(uri, run_id, stage="eval_ceiling", round=0).log(
+                    {"success": {"all": 0.9375}}
+                )
+            else:
+                stages.pop("eval_ceiling")
             client(uri).set_terminated(run_id)
-            return FakeResult(run_id, name, uri, None, None)
+            return FakeResult(run_id, name, uri, None, None, SETUP_SECONDS, self._took(stages))
         final = FINAL[config.algorithm] + 0.03125 * seed + (config.update.distill_coef or 0)
         for r in range(config.rounds):
             StageTracker(uri, run_id, stage="rollout", round=r).log({"success_rate": 0.25 * r})
             StageTracker(uri, run_id, stage="update", round=r).log(
                 {"advantages": {"flat_group_ratio": 0.5 - 0.125 * r + 0.0625 * seed}}
             )
-        StageTracker(uri, run_id, stage="eval", round=0).log({"success": {"all": 0.25}})
-        final_round = config.rounds
-        StageTracker(uri, run_id, stage="eval", round=final_round).log({"success": {"all": final}})
+        # start, every eval_every-th round but the last (halfway from start to final), final
+        every = config.eval_every
+        steps = [n for n in range(1, config.rounds) if every and n % every == 0]
+        for n in [0, *steps, config.rounds]:
+            value = 0.25 + (final - 0.25) * n / config.rounds
+            StageTracker(uri, run_id, stage="eval", round=n).log({"success": {"all": value}})
         client(uri).set_terminated(run_id)
-        return FakeResult(run_id, name, uri, None, {"start": 0.25, "final": final})
+        stages = {
+            stage: seconds * (2 + len(steps) if stage == "eval" else config.rounds)
+            for stage, seconds in STAGE_SECONDS.items()
+            if stage != "teacher" or config.algorithm != "grpo"
+        }
+        learned = {"start": 0.25, "final": final}
+        return FakeResult(run_id, name, uri, None, learned, SETUP_SECONDS, self._took(stages))
 
 
 def test_default_arms_are_the_papers_comparison_plus_pure_opsd():
@@ -178,3 +223,59 @@ def test_a_failing_run_ends_the_parent_failed(tmp_path):
         [experiment.experiment_id], filter_string="tags.`sdar.replicate` = 'true'"
     )
     assert parent.info.status == "FAILED"
+
+
+def test_the_warm_start_holds_the_ceiling_and_every_run_its_curve(tmp_path):
+    base = RunConfig(out_dir=tmp_path, rounds=4, eval_every=1)  # the miniature, sdar: ceiling on
+    runner = FakeRunner()
+    result = replicate(
+        base, runner=runner, arms=arms_for(("grpo", "sdar")), seeds=(0, 1), level=0.5,
+        on_run=lambda line: None,
+    )  # fmt: skip
+    warm, *trained = runner.calls
+    assert warm.ceiling and warm.eval_every is None
+    assert all(not c.ceiling and c.eval_every == 1 for c in trained)  # evaluated once, not per run
+    assert result.warm_start["success"] == 0.25 and result.warm_start["ceiling"] == 0.9375
+    text = (result.out_dir / "replicate.md").read_text()
+    line = "held-out success 0.250; start, skills in prompt (teacher's ceiling): 0.938."
+    assert line in text
+    saved = json.loads((result.out_dir / "replicate.json").read_text())
+    assert saved["warm_start"]["ceiling"] == 0.9375
+    # every round is a point of the held-out curve, and rounds to the level read them: sdar's
+    # seeds go 0.25 -> 0.75 (+ 0.03125 * seed) linearly over 4 rounds, first >= 0.5 at round 2
+    points = result.curves["eval/success/all"]["sdar"]
+    assert [p["round"] for p in points] == [0, 1, 2, 3, 4]
+    assert points[2]["mean"] == pytest.approx(0.25 + (0.765625 - 0.25) / 2)
+    reached = {r["arm"]: r for r in saved["rounds_to_level"]}
+    assert reached["sdar"]["mean_round"] == 2 and reached["sdar"]["reached"] == 2
+    assert reached["grpo"]["mean_round"] == 4  # 0.5 (+ 0.03125 * seed): the last round only
+
+
+def test_the_wall_time_by_phase_comes_from_the_stage_records(tmp_path):
+    clock = FakeClock()
+    runner = FakeRunner(clock)
+    base = RunConfig(out_dir=tmp_path, rounds=2)
+    result = replicate(
+        base, runner=runner, arms=arms_for(("grpo", "sdar")), seeds=(0, 1, 2),
+        on_run=lambda line: None, clock=clock,
+    )  # fmt: skip
+    phases = result.phases
+    warm = phases["warm_start"]
+    assert (warm["index"], warm["warm start"], warm["evaluation"]) == (1.5, 20.0, 3.0)
+    assert warm["set-up"] == SETUP_SECONDS and warm[OVERHEAD] == pytest.approx(OVERHEAD_SECONDS)
+    sdar, grpo = phases["arms"]["sdar"], phases["arms"]["grpo"]
+    # 3 seeds x 2 rounds x per-round seconds; 3 seeds x 2 evaluations (start, final)
+    assert (sdar["rollouts"], sdar["teacher"], sdar["update"]) == (24.0, 12.0, 48.0)
+    assert sdar["evaluation"] == 6.0 and grpo["teacher"] == 0.0
+    for part in [warm, sdar, grpo, phases["all"]]:
+        recorded = sum(part[p] for p in PHASES)
+        assert recorded <= part["total"]
+        assert recorded + part[OVERHEAD] == pytest.approx(part["total"])
+    assert sdar["total"] == pytest.approx(sum(r.seconds for r in result.runs if r.arm == "sdar"))
+    assert phases["all"]["total"] == pytest.approx(result.seconds["total"])
+    assert result.seconds["warm_start"] == warm["total"]
+    text = (result.out_dir / "replicate.md").read_text()
+    assert "| wall time (s) | set-up | index | warm start | rollouts |" in text
+    assert "| sdar (3 seeds) | 3 | 0 | 0 | 24 | 12 | 48 | 6 | 9 | 102 |" in text
+    saved = json.loads((result.out_dir / "replicate.json").read_text())
+    assert saved["phases"]["arms"]["grpo"]["update"] == 48.0
