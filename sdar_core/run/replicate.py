@@ -62,7 +62,7 @@ from sdar_core.run.replicate_table import (
 )
 from sdar_core.tracking.compare import ARM_TAG
 
-__all__ = ["PipelineResult", "ReplicateResult", "replicate"]
+__all__ = ["PipelineResult", "ReplicateResult", "replicate", "run_histories"]
 
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: its UI nests a run under this parent
 
@@ -111,7 +111,8 @@ def _checkpoint_of(config: RunConfig, run_name: str) -> Path:
     return max(found, key=lambda p: (p / "config.json").stat().st_mtime)
 
 
-def _histories(store: Any, run_id: str) -> dict[str, dict[int, float]]:
+def run_histories(store: Any, run_id: str) -> dict[str, dict[int, float]]:
+    """{metric: {round: value}} of the run's CURVE_METRICS (eval/...: every evaluated round)."""
     logged = set(store.metric_names(run_id))
     return {
         metric: dict(store.metric_history(run_id, metric))
@@ -169,7 +170,7 @@ def _train(
         start=learned["start"],
         final=learned["final"],
         seconds=seconds,
-        histories=_histories(store, result.run_id),
+        histories=run_histories(store, result.run_id),
         phases=run_phases(
             result.stage_seconds, setup_seconds=result.setup_seconds, wall_seconds=seconds
         ),
