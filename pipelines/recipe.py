@@ -51,6 +51,8 @@ class Recipe(BaseModel):
     # compile the rounds as a chain of pipelines of at most this many rounds (pipelines/chain.py)
     rounds_per_run: OptionalCount = None
     warm_start: bool | None = None
+    eval_every: OptionalCount = None  # PipelineOptions.eval_every
+    ceiling: bool | None = None  # PipelineOptions.ceiling
     profile: Literal["cluster", "local"] | None = None
     num_gpus: OptionalCount = None
     pvc_name: str | None = None

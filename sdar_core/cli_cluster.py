@@ -42,6 +42,21 @@ def compile_(
             "--warm-start/--no-warm-start", help="add the supervised warm-start stage [default: no]"
         ),
     ] = None,
+    eval_every: Annotated[
+        int | None,
+        typer.Option(
+            help="also evaluate the checkpoint of every K-th round (held-out success as a curve; "
+            "the last round is the final evaluation) [default: start and final only]"
+        ),
+    ] = None,
+    ceiling: Annotated[
+        bool | None,
+        typer.Option(
+            "--ceiling/--no-ceiling",
+            help="evaluate the start checkpoint once more with the retrieved skills in its "
+            "prompt (the teacher's ceiling) [default: no]",
+        ),
+    ] = None,
     profile: Annotated[
         str | None,
         typer.Option(help="cluster (GPU requests) or local (CPU, kind) [default: cluster]"),
@@ -103,6 +118,8 @@ def compile_(
         "env": env,
         "rounds": rounds,
         "warm_start": warm_start,
+        "eval_every": eval_every,
+        "ceiling": ceiling,
         "profile": profile,
         "num_gpus": num_gpus,
         "pvc_name": pvc_name,

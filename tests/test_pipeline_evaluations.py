@@ -238,3 +238,19 @@ def test_sdar_run_prints_the_ceiling_and_passes_the_flags(tmp_path, monkeypatch)
     result = runner.invoke(app, ["run", "--out-dir", str(tmp_path), "--no-ceiling"])
     assert result.exit_code == 0, result.output
     assert [(c.eval_every, c.ceiling) for c in seen] == [(2, True), (None, False)]
+
+
+def test_sdar_compile_takes_the_evaluation_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdar_core.cli import app
+
+    out = tmp_path / "p.yaml"
+    args = ["compile", str(out), "--algorithm", "sdar", "--rounds", "3", "--profile", "local"]
+    result = CliRunner().invoke(app, [*args, "--eval-every", "1", "--ceiling"])
+    assert result.exit_code == 0, result.output
+    spec = next(yaml.safe_load_all(out.read_text()))
+    groups = [c["dag"] for c in spec["components"].values() if "dag" in c]
+    tasks = [t for dag in [spec["root"]["dag"], *groups] for t in dag["tasks"].values()]
+    labels = sorted(_constant(t, "label") for t in tasks if "label" in t["inputs"]["parameters"])
+    assert labels == ["ceiling", "final", "round-1", "round-2", "start"]
