@@ -58,6 +58,14 @@ def run(
         bool | None,
         typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
     ] = None,
+    lora: Annotated[
+        bool | None,
+        typer.Option(
+            "--lora/--no-lora",
+            help="train LoRA adapters in the warm start and the updates; --no-lora: all weights "
+            "[default: LoRA for a given model on CPU, all weights for the tiny model]",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
     ] = None,
@@ -102,6 +110,7 @@ def run(
         "rounds": rounds,
         "rounds_per_run": rounds_per_run,
         "warm_start": warm_start,
+        "lora": lora,
         "n_train_games": n_train_games,
         "n_valid_games": n_valid_games,
         "experiment": experiment,
