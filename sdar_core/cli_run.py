@@ -127,6 +127,11 @@ def run(
         stage_failed(failed)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     print_rows("success rate by task type", result.rows, ["task_type", *labels])
+    print_rows(
+        "valid actions by evaluation (1 - invalid_action_rate; Wilson 95%, rough)",
+        result.valid_actions,
+        ["evaluation", "valid_actions", "low", "high", "valid/actions"],
+    )
     from sdar_core.run.report import learning_line
 
     for summary in (result.learning_since_base, result.learning):
@@ -139,5 +144,10 @@ def run(
         f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task "
         "that ran)"
     )
+    if result.stage_seconds:
+        typer.echo(
+            "seconds per stage (all rounds): "
+            + ", ".join(f"{name} {seconds:.0f}" for name, seconds in result.stage_seconds.items())
+        )
     typer.echo(f"task logs: {result.log_path}")
     typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")
