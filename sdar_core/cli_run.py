@@ -9,7 +9,18 @@ import typer
 
 from sdar_core.cli_common import pipelines, print_rows, stage_failed
 
-__all__ = ["run"]
+__all__ = ["STAGE_ORDER", "run", "stage_seconds_line"]
+
+
+# the stages in the order a run meets them; any other (e.g. eval_ceiling) follows
+STAGE_ORDER = ("index", "eval_base", "sft", "eval", "rollout", "teacher", "update")
+
+
+def stage_seconds_line(seconds: dict[str, float]) -> str:
+    """'index 1, eval_base 200, ...': each stage's seconds, in STAGE_ORDER, then the rest."""
+    order = {name: i for i, name in enumerate(STAGE_ORDER)}
+    names = sorted(seconds, key=lambda name: (order.get(name, len(order)), name))
+    return ", ".join(f"{name} {seconds[name]:.0f}" for name in names)
 
 
 def run(
@@ -145,9 +156,6 @@ def run(
         "that ran)"
     )
     if result.stage_seconds:
-        typer.echo(
-            "seconds per stage (all rounds): "
-            + ", ".join(f"{name} {seconds:.0f}" for name, seconds in result.stage_seconds.items())
-        )
+        typer.echo("seconds per stage (all rounds): " + stage_seconds_line(result.stage_seconds))
     typer.echo(f"task logs: {result.log_path}")
     typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")

@@ -39,3 +39,11 @@ def test_valid_actions_per_evaluation_in_order():
 def test_an_evaluation_without_actions_has_no_rate():
     (row,) = valid_action_rows({"base": evaluation([episode("a", 0, 0)])})
     assert row["valid_actions"] is None and row["valid/actions"] == "0/0"
+
+
+def test_stage_seconds_in_the_order_a_run_meets_them():
+    from sdar_core.cli_run import stage_seconds_line
+
+    seconds = {"update": 3.4, "eval_ceiling": 9.0, "rollout": 1.0, "eval_base": 20.6, "index": 0.2}
+    line = stage_seconds_line(seconds)
+    assert line == "index 0, eval_base 21, rollout 1, update 3, eval_ceiling 9"
