@@ -148,6 +148,14 @@ def run(
     for summary in (result.learning_since_base, result.learning):
         if summary is not None:
             typer.echo(learning_line(summary))
+    labels_shown = {row["evaluation"] for row in result.valid_actions}
+    if "ceiling" not in labels_shown:  # a ceiling logged as metrics only, not as eval/ceiling.json
+        from sdar_core.run.report import ceiling_line
+        from sdar_core.tracking.store import client
+
+        line = ceiling_line(client(result.tracking_uri).get_run(result.run_id).data.metrics)
+        if line is not None:
+            typer.echo(line)
     typer.echo(f"MLflow run id: {result.run_id} ({result.run_name})")
     typer.echo(f"tasks run: {', '.join(result.executed) or 'none (all reused)'}")
     typer.echo(

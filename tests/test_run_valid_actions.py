@@ -47,3 +47,54 @@ def test_stage_seconds_in_the_order_a_run_meets_them():
     seconds = {"update": 3.4, "eval_ceiling": 9.0, "rollout": 1.0, "eval_base": 20.6, "index": 0.2}
     line = stage_seconds_line(seconds)
     assert line == "index 0, eval_base 21, rollout 1, update 3, eval_ceiling 9"
+
+
+def test_the_ceiling_line_only_where_the_run_logged_it():
+    from sdar_core.run.report import ceiling_line
+
+    assert ceiling_line({"eval/success/all": 0.5}) is None
+    line = ceiling_line(
+        {"eval_ceiling/success/all": 0.8125, "eval_ceiling/invalid_action_rate": 0.25}
+    )
+    assert (
+        line == "Skill-Prompt ceiling (label ceiling): held-out success 0.812, valid actions 0.750"
+    )
+    assert ceiling_line({"eval_ceiling/success/all": 1.0}).endswith("held-out success 1.000")
+
+
+def test_sdar_run_prints_valid_actions_ceiling_and_stage_seconds(monkeypatch):
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    import sdar_core.tracking.store as store
+    from pipelines.local import LocalRunResult
+    from sdar_core import cli_run
+    from sdar_core.cli import app
+
+    evaluations = {
+        "base": evaluation([episode("a", 7, 7)]),
+        "start": evaluation([episode("a", 4, 1, True)]),
+    }
+    result = LocalRunResult(
+        run_id="r1",
+        tracking_uri="sqlite:///unused.db",
+        rows=[{"task_type": "all", "base": 0.0, "start": 1.0}],
+        setup_seconds=1.0,
+        pipeline_seconds=30.0,
+        stage_seconds={"sft": 12.0, "eval_base": 5.0},
+        valid_actions=valid_action_rows(evaluations),
+    )
+    module = SimpleNamespace(run_local=lambda config: result, StageFailed=RuntimeError)
+    monkeypatch.setattr(cli_run, "pipelines", lambda name: module)
+    metrics = {"eval_ceiling/success/all": 0.75}
+    fake_run = SimpleNamespace(data=SimpleNamespace(metrics=metrics))
+    monkeypatch.setattr(
+        store, "client", lambda uri: SimpleNamespace(get_run=lambda run_id: fake_run)
+    )
+    out = CliRunner().invoke(app, ["run", "--out-dir", "unused"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "valid actions by evaluation" in out.output
+    assert "0/7" in out.output and "3/4" in out.output
+    assert "Skill-Prompt ceiling (label ceiling): held-out success 0.750" in out.output
+    assert "seconds per stage (all rounds): eval_base 5, sft 12" in out.output

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sdar_core.tracking.store import RunStore
 
 __all__ = [
+    "ceiling_line",
     "learning_line",
     "learning_summary",
     "load_evaluations",
@@ -157,6 +158,24 @@ def valid_action_rows(evaluations: dict[str, dict[str, Any]]) -> list[dict[str, 
             }
         )
     return rows
+
+
+CEILING_SERIES = (
+    "eval_ceiling"  # the Skill-Prompt ceiling's evaluation metrics, where a run logs it
+)
+
+
+def ceiling_line(metrics: dict[str, float]) -> str | None:
+    """'Skill-Prompt ceiling: ...' from a run's latest metrics when it logged the ceiling's
+    evaluation (`eval_ceiling/success/all`, with its invalid_action_rate if given); None else."""
+    success = metrics.get(f"{CEILING_SERIES}/success/all")
+    if success is None:
+        return None
+    line = f"Skill-Prompt ceiling (label ceiling): held-out success {success:.3f}"
+    invalid = metrics.get(f"{CEILING_SERIES}/invalid_action_rate")
+    if invalid is not None:
+        line += f", valid actions {1 - invalid:.3f}"
+    return line
 
 
 def paired_outcomes(before: dict[str, Any], after: dict[str, Any]) -> tuple[list[bool], list[bool]]:
