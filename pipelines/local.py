@@ -60,7 +60,12 @@ from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
 from sdar_core.run.lock import out_dir_lock
-from sdar_core.run.report import ceiling_line, learning_summary, load_evaluations
+from sdar_core.run.report import (
+    ceiling_line,
+    learning_summary,
+    load_evaluations,
+    valid_action_rows,
+)
 from sdar_core.tracking.console import ConsoleFilter
 
 __all__ = ["LocalRunResult", "run_local"]
@@ -82,6 +87,8 @@ class LocalRunResult:
     learning_since_base: dict[str, Any] | None = None  # base model (before the warm start) vs final
     ceiling: str | None = None  # the start checkpoint with skills in its prompt (report.py)
     final_checkpoint: Path | None = None  # the last update's checkpoint (None: nothing trains)
+    # per evaluation: the share of its actions the env accepted (report.valid_action_rows)
+    valid_actions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def overhead_per_task(self) -> float:
@@ -260,6 +267,7 @@ def _run_local(config: RunConfig) -> LocalRunResult:
         learning_since_base=learning_summary(evaluations, since="base"),
         ceiling=ceiling_line(evaluations),
         final_checkpoint=final_checkpoint,
+        valid_actions=valid_action_rows(evaluations),
     )
 
 

@@ -9,7 +9,20 @@ import typer
 
 from sdar_core.cli_common import pipelines, print_rows, stage_failed
 
-__all__ = ["run"]
+__all__ = ["STAGE_ORDER", "run", "stage_seconds_line"]
+
+
+# the stages in the order a run meets them; any other (e.g. eval_ceiling) follows
+STAGE_ORDER = (
+    "index", "eval_base", "sft", "eval", "eval_ceiling", "rollout", "teacher", "update"
+)  # fmt: skip
+
+
+def stage_seconds_line(seconds: dict[str, float]) -> str:
+    """'index 1, eval_base 200, ...': each stage's seconds, in STAGE_ORDER, then the rest."""
+    order = {name: i for i, name in enumerate(STAGE_ORDER)}
+    names = sorted(seconds, key=lambda name: (order.get(name, len(order)), name))
+    return ", ".join(f"{name} {seconds[name]:.0f}" for name in names)
 
 
 def run(
@@ -74,6 +87,14 @@ def run(
             "miniature worlds for presets with a teacher, else no]",
         ),
     ] = None,
+    lora: Annotated[
+        bool | None,
+        typer.Option(
+            "--lora/--no-lora",
+            help="train LoRA adapters in the warm start and the updates; --no-lora: all weights "
+            "[default: LoRA for a given model on CPU, all weights for the tiny model]",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="seed of rollouts, update, warm start [default: 0]")
     ] = None,
@@ -120,6 +141,7 @@ def run(
         "warm_start": warm_start,
         "eval_every": eval_every,
         "ceiling": ceiling,
+        "lora": lora,
         "n_train_games": n_train_games,
         "n_valid_games": n_valid_games,
         "experiment": experiment,
@@ -136,6 +158,11 @@ def run(
         stage_failed(failed)
     labels = [k for k in result.rows[0] if k != "task_type"] if result.rows else []
     print_rows("success rate by task type", result.rows, ["task_type", *labels])
+    print_rows(
+        "valid actions by evaluation (1 - invalid_action_rate; Wilson 95%, rough)",
+        result.valid_actions,
+        ["evaluation", "valid_actions", "low", "high", "valid/actions"],
+    )
     from sdar_core.run.report import learning_line
 
     if result.ceiling is not None:
@@ -150,5 +177,7 @@ def run(
         f"({result.n_tasks} tasks, {result.overhead_per_task:.1f} s runner overhead per task "
         "that ran)"
     )
+    if result.stage_seconds:
+        typer.echo("seconds per stage (all rounds): " + stage_seconds_line(result.stage_seconds))
     typer.echo(f"task logs: {result.log_path}")
     typer.echo(f"open the UI: mlflow ui --backend-store-uri {result.tracking_uri}")

@@ -36,6 +36,7 @@ from sdar_core.train.config import SFTConfig, UpdateConfig
 __all__ = [
     "ENV_DATA",
     "STAGE_CONFIGS",
+    "TRAINING_STAGES",
     "EnvData",
     "RunConfig",
     "check_group_size",
@@ -183,6 +184,27 @@ def check_group_size(algorithm: str, group_size: int) -> None:
         )
 
 
+# the stages that train: each takes `lora` from RunConfig.lora unless it sets it itself
+TRAINING_STAGES = ("sft", "update")
+
+
+def _resolve_lora(data: dict[str, Any]) -> None:
+    """Set `lora` in each training stage that does not set it: the run's `lora` when given, else
+    True for a given (pretrained) model trained on CPU and False otherwise (the tiny models,
+    or a GPU, train all weights). An explicit `lora: false` keeps full fine-tuning."""
+    run_lora = data.get("lora")
+    for name in TRAINING_STAGES:
+        fields = _explicit_fields(name, data.get(name))
+        if "lora" in fields:
+            continue
+        if run_lora is None:
+            on_cpu = str(fields.get("device", "cpu")).split(":")[0] == "cpu"
+            lora = data.get("model") is not None and on_cpu
+        else:
+            lora = bool(run_lora)
+        data[name] = fields | {"lora": lora}
+
+
 def _explicit_fields(name: str, value: Any) -> dict[str, Any]:
     """The fields a stage config was given (not its class defaults), as a dict."""
     if value is None:
@@ -226,6 +248,11 @@ class RunConfig(BaseModel):
         default=None,
         description="the env's data folder (ALFWorld games, WebShop data files, Search-QA "
         "parquet + corpus); None: games generated under out_dir (ALFWorld) or the shipped data",
+    )
+    lora: bool | None = Field(
+        default=None,
+        description="train LoRA adapters in the warm start and the updates (a stage's own "
+        "lora wins); None: LoRA for a given model on CPU, all weights for the tiny models",
     )
     algorithm: str = Field(default="sdar", description="preset name (sdar algorithms)")
     env: str = "alfworld"
@@ -295,6 +322,7 @@ class RunConfig(BaseModel):
             # the embedded lr (1e-4, 3e-4 in the miniature) is for the tiny models trained from
             # scratch; a pretrained model trains at its algorithm's, the authors' 1e-6
             data["update"] = _explicit_fields("update", data.get("update")) | {"lr": None}
+        _resolve_lora(data)
         for name, split_field in _STAGE_SPLITS.items():
             given = data.get(name)
             fields = _explicit_fields(name, given)

@@ -23,6 +23,7 @@ __all__ = [
     "log_evaluation_artifacts",
     "paired_outcomes",
     "success_table",
+    "valid_action_rows",
 ]
 
 EVAL_DIR = "eval"
@@ -143,6 +144,30 @@ def success_table(
         for label, columns in evaluations.items():
             row[label] = columns.get(task_type)
         rows.append(row)
+    return rows
+
+
+def valid_action_rows(evaluations: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per evaluation (base, start, final, then the others such as the Skill-Prompt
+    ceiling): the share of its actions the env accepted (1 - invalid_action_rate), the counts
+    and a Wilson 95% interval, which is rough: one episode's actions are not independent."""
+    from sdar_core.evaluation.metrics import wilson_interval
+
+    rows = []
+    for label, results in evaluations.items():
+        episodes = results["episodes"]
+        actions = sum(int(e["steps"]) for e in episodes)
+        valid = actions - sum(int(e["invalid_actions"]) for e in episodes)
+        low, high = wilson_interval(valid, actions)
+        rows.append(
+            {
+                "evaluation": label,
+                "valid_actions": valid / actions if actions else None,
+                "low": low,
+                "high": high,
+                "valid/actions": f"{valid}/{actions}",
+            }
+        )
     return rows
 
 

@@ -1,0 +1,24 @@
+"""The committed config of `make smollm2-run` (pipelines/runs/smollm2-miniature.json): a valid
+RunConfig that trains SmolLM2 with LoRA on the first miniature world, sized for 2 CPU cores."""
+
+from pathlib import Path
+
+from sdar_core.run import RunConfig
+from sdar_core.run.config import MINIATURE_STAGE_FIELDS, read_config_file
+
+CONFIG = Path(__file__).parents[1] / "pipelines" / "runs" / "smollm2-miniature.json"
+
+
+def test_the_smollm2_config_trains_lora_on_the_miniature():
+    config = RunConfig.model_validate(read_config_file(CONFIG))
+    assert config.model == "smollm2" and config.world == "miniature" and config.warm_start
+    assert config.lora is None  # LoRA comes from the default for a given model on CPU
+    assert config.sft.lora and config.update.lora
+    assert config.sft.device == config.update.device == "cpu"
+    # the miniature's own stage settings stay (skill-reading warm start, 7 steps, T 0.4)
+    assert config.sft.skills_fraction == MINIATURE_STAGE_FIELDS["sft"]["skills_fraction"]
+    assert config.eval.max_steps == config.rollout.max_steps == 7
+    assert config.eval.temperature == 0.4
+    # a LoRA adapter learns at a LoRA lr, not the full-weight 1e-6 of a given model's default
+    assert config.update.lr == 2e-4 and config.sft.lr == 1e-3
+    assert config.rounds >= 2 and config.rollout.group_size >= 2
