@@ -7,9 +7,13 @@ from typing import Annotated
 
 import typer
 
-from sdar_core.cli_common import pipelines
+from sdar_core.cli_common import ceiling_option, eval_every_option, pipelines
 
 __all__ = ["compile_", "submit"]
+
+# the evaluation options shared with the other commands (cli_common), with this command's defaults
+EvalEvery = eval_every_option("start and final only")
+Ceiling = ceiling_option("no")
 
 
 def compile_(
@@ -42,21 +46,8 @@ def compile_(
             "--warm-start/--no-warm-start", help="add the supervised warm-start stage [default: no]"
         ),
     ] = None,
-    eval_every: Annotated[
-        int | None,
-        typer.Option(
-            help="also evaluate the checkpoint of every K-th round (held-out success as a curve; "
-            "the last round is the final evaluation) [default: start and final only]"
-        ),
-    ] = None,
-    ceiling: Annotated[
-        bool | None,
-        typer.Option(
-            "--ceiling/--no-ceiling",
-            help="evaluate the start checkpoint once more with the retrieved skills in its "
-            "prompt (the teacher's ceiling) [default: no]",
-        ),
-    ] = None,
+    eval_every: EvalEvery = None,
+    ceiling: Ceiling = None,
     profile: Annotated[
         str | None,
         typer.Option(help="cluster (GPU requests) or local (CPU, kind) [default: cluster]"),

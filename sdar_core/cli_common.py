@@ -3,9 +3,34 @@ end of a run whose stage failed."""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
-__all__ = ["pipelines", "print_rows", "stage_failed"]
+import typer
+
+__all__ = ["ceiling_option", "eval_every_option", "pipelines", "print_rows", "stage_failed"]
+
+
+def eval_every_option(default: str) -> Any:
+    """The `--eval-every K` option of `sdar run`, `compile`, `replicate` (eval_every)."""
+    return Annotated[
+        int | None,
+        typer.Option(
+            help="also evaluate the checkpoint of every K-th round (held-out success as a curve "
+            f"over rounds; the last round is the final evaluation) [default: {default}]"
+        ),
+    ]
+
+
+def ceiling_option(default: str) -> Any:
+    """The `--ceiling/--no-ceiling` option of `sdar run`, `compile` and `replicate`."""
+    return Annotated[
+        bool | None,
+        typer.Option(
+            "--ceiling/--no-ceiling",
+            help="evaluate the start checkpoint once more with the retrieved skills in its "
+            f"prompt, as the teacher sees them (the teacher's ceiling) [default: {default}]",
+        ),
+    ]
 
 
 def pipelines(module: str = "pipelines") -> Any:

@@ -11,9 +11,13 @@ from typing import Annotated
 
 import typer
 
-from sdar_core.cli_common import pipelines
+from sdar_core.cli_common import ceiling_option, eval_every_option, pipelines
 
 __all__ = ["replicate"]
+
+# the evaluation options shared with the other commands (cli_common), with this command's defaults
+EvalEvery = eval_every_option("1, or the config file's")
+Ceiling = ceiling_option("yes in the miniature worlds")
 
 
 def _numbers(text: str, what: str, kind: type, example: str) -> list:
@@ -51,22 +55,8 @@ def replicate(
             "skill (arms sdar+noiseN, grpo_opsd+noiseN), e.g. 0.5 [default: none]"
         ),
     ] = None,
-    eval_every: Annotated[
-        int | None,
-        typer.Option(
-            help="evaluate every run's checkpoint after every K-th round: the points of the "
-            "held-out success curves and of the rounds to reach --level (the start and the "
-            "last round are always evaluated) [default: 1, or the config file's]"
-        ),
-    ] = None,
-    ceiling: Annotated[
-        bool | None,
-        typer.Option(
-            "--ceiling/--no-ceiling",
-            help="evaluate the warm start's checkpoint once more with the skills in its prompt "
-            "(the teacher's ceiling) [default: yes in the miniature worlds]",
-        ),
-    ] = None,
+    eval_every: EvalEvery = None,
+    ceiling: Ceiling = None,
     level: Annotated[
         float, typer.Option(help="held-out success whose first round each arm reports")
     ] = 0.8,

@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 
-from sdar_core.cli_common import pipelines, print_rows, stage_failed
+from sdar_core.cli_common import (
+    ceiling_option,
+    eval_every_option,
+    pipelines,
+    print_rows,
+    stage_failed,
+)
 
 __all__ = ["STAGE_ORDER", "run", "stage_seconds_line"]
+
+# the evaluation options shared with the other commands (cli_common), with this command's defaults
+EvalEvery = eval_every_option("start and final only")
+Ceiling = ceiling_option("yes in the miniature worlds for presets with a teacher, else no")
 
 
 # the stages in the order a run meets them; any other (e.g. eval_ceiling) follows
@@ -71,22 +81,8 @@ def run(
         bool | None,
         typer.Option(help="supervised warm start first [default: yes for the miniature, else no]"),
     ] = None,
-    eval_every: Annotated[
-        int | None,
-        typer.Option(
-            help="also evaluate the checkpoint of every K-th round (held-out success as a curve "
-            "over rounds; the last round is the final evaluation) [default: start and final only]"
-        ),
-    ] = None,
-    ceiling: Annotated[
-        bool | None,
-        typer.Option(
-            "--ceiling/--no-ceiling",
-            help="evaluate the start checkpoint once more with the retrieved skills in its "
-            "prompt, as the teacher sees them (the teacher's ceiling) [default: yes in the "
-            "miniature worlds for presets with a teacher, else no]",
-        ),
-    ] = None,
+    eval_every: EvalEvery = None,
+    ceiling: Ceiling = None,
     lora: Annotated[
         bool | None,
         typer.Option(
