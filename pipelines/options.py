@@ -204,6 +204,7 @@ def _check_evaluations(o: PipelineOptions, algo: Any) -> None:
     no skills in the prompt (with them, the start evaluation is the ceiling)."""
     if o.eval_every is not None:
         check_whole_number("eval_every", o.eval_every)
+        check_limit("eval_every", o.eval_every)
         if o.eval_every < 1:
             raise ConfigError(
                 f"eval_every must be >= 1, got {o.eval_every}: e.g. 1 (every round), or None "

@@ -48,6 +48,7 @@ LIMITS: dict[str, int] = {
     # run and pipeline shape (each round adds 2-3 tasks to the graph)
     "rounds": 1_000,
     "rounds_per_run": 1_000,  # a chain's runs (pipelines/chain.py)
+    "eval_every": 1_000,  # rounds between held-out evaluations (pipelines/options.py)
     "total_iterations": 1_000_000,
     "num_gpus": 64,
     "workers": 64,  # worker processes of a model stage, one per GPU

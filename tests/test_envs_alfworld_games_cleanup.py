@@ -16,13 +16,14 @@ from sdar_core.errors import ConfigError
 # a real generate_games whose second split stops (after the train games are written) until a
 # signal arrives; it says "writing" once it is there, so the test needs no sleep
 _CHILD = """
-import signal, sys
+import sys, time
 from sdar_core.envs.alfworld import generator
 real = generator._generate_split
 def stalled(root, split, *args):
     if split != "train":
         print("writing", flush=True)
-        signal.pause()
+        while True:  # not signal.pause(): a signal landing just before it would be missed
+            time.sleep(0.05)
     return real(root, split, *args)
 generator._generate_split = stalled
 generator.generate_games(sys.argv[1], n_train=1, n_valid_seen=1, n_valid_unseen=0)
