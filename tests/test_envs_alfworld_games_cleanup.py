@@ -16,8 +16,11 @@ from sdar_core.errors import ConfigError
 # a real generate_games whose second split stops (after the train games are written) until a
 # signal arrives; it says "writing" once it is there, so the test needs no sleep
 _CHILD = """
-import sys, time
+import signal, sys, time
 from sdar_core.envs.alfworld import generator
+# a launcher without job control (`cmd &` in a script, nohup) starts us with SIGINT ignored, and
+# Python then keeps it ignored: restore Ctrl-C's KeyboardInterrupt as a terminal gives it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real = generator._generate_split
 def stalled(root, split, *args):
     if split != "train":
