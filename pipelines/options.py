@@ -200,21 +200,13 @@ def _check_chunk(o: PipelineOptions, algo: Any) -> None:
 
 
 def _check_evaluations(o: PipelineOptions, algo: Any) -> None:
-    """eval_every is a whole number >= 1; the ceiling needs a preset whose start evaluation has
-    no skills in the prompt (with them, the start evaluation is the ceiling)."""
+    """eval_every is a whole number within its limit; then RunConfig's own check."""
+    from sdar_core.run.config import check_evaluations
+
     if o.eval_every is not None:
         check_whole_number("eval_every", o.eval_every)
         check_limit("eval_every", o.eval_every)
-        if o.eval_every < 1:
-            raise ConfigError(
-                f"eval_every must be >= 1, got {o.eval_every}: e.g. 1 (every round), or None "
-                "for the start and final evaluations only"
-            )
-    if o.ceiling and algo.student_sees_skills:
-        raise ConfigError(
-            f"{o.algorithm} puts the skills in the student's prompt already, so its start "
-            "evaluation is the ceiling: set ceiling to false"
-        )
+    check_evaluations(o.algorithm, algo, o.eval_every, o.ceiling)
 
 
 def default_stage_configs(profile: Profile, env: str = "alfworld") -> dict[str, str]:

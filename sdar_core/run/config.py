@@ -39,6 +39,7 @@ __all__ = [
     "TRAINING_STAGES",
     "EnvData",
     "RunConfig",
+    "check_evaluations",
     "check_group_size",
     "read_config_file",
     "read_json_object",
@@ -168,6 +169,22 @@ def _ceiling_default(env: str, world: str, algorithm: str | None) -> bool:
     except ConfigError:
         return False  # the after-validator names the unknown preset
     return env == "alfworld" and world in MINIATURE_WORLDS and algo.needs_teacher
+
+
+def check_evaluations(algorithm: str, algo: Any, eval_every: int | None, ceiling: bool) -> None:
+    """The extra evaluations (RunConfig and PipelineOptions): eval_every >= 1; the ceiling only
+    for a preset whose start evaluation has no skills in the prompt (with them, it is the
+    ceiling)."""
+    if eval_every is not None and eval_every < 1:
+        raise ConfigError(
+            f"eval_every must be >= 1, got {eval_every}: e.g. 1 (every round), or leave it "
+            "unset for the start and final evaluations only"
+        )
+    if ceiling and algo.student_sees_skills:
+        raise ConfigError(
+            f"{algorithm} puts the skills in the student's prompt already, so its start "
+            "evaluation is the ceiling: set ceiling to false"
+        )
 
 
 def check_group_size(algorithm: str, group_size: int) -> None:
@@ -360,16 +377,7 @@ class RunConfig(BaseModel):
                 f"rollout.n_tasks={self.rollout.n_tasks} needs at least that many training "
                 f"games, got n_train_games={self.n_train_games}: raise n_train_games"
             )
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ConfigError(
-                f"eval_every must be >= 1, got {self.eval_every}: e.g. 1 (every round), or "
-                "leave it unset for the start and final evaluations only"
-            )
-        if self.ceiling and algo.student_sees_skills:
-            raise ConfigError(
-                f"{self.algorithm} puts the skills in the student's prompt already, so its start "
-                "evaluation is the ceiling: set ceiling to false"
-            )
+        check_evaluations(self.algorithm, algo, self.eval_every, bool(self.ceiling))
         if self.n_valid_games < 1:
             raise ConfigError("n_valid_games must be >= 1: set it to 12")
         if self.world == "miniature2" and self.warm_start and self.n_warmup_games < 1:
