@@ -20,5 +20,5 @@ def test_the_smollm2_config_trains_lora_on_the_miniature():
     assert config.eval.max_steps == config.rollout.max_steps == 7
     assert config.eval.temperature == 0.4
     # a LoRA adapter learns at a LoRA lr, not the full-weight 1e-6 of a given model's default
-    assert config.update.lr == 2e-4 and config.sft.lr == 1e-3
+    assert config.update.lr == 5e-4 and config.sft.lr == 1e-3
     assert config.rounds >= 2 and config.rollout.group_size >= 2
