@@ -115,3 +115,16 @@ def test_mixed_episodes_train_in_both_layouts(
     assert metrics["skipped_steps"] == 0 and math.isfinite(metrics["loss"])
     assert metrics["advantages/abs_mean"] > 0 and math.isfinite(metrics["entropy"])
     assert math.isfinite(metrics["teacher_student_gap_std"])
+    assert metrics["advantages/flat_group_ratio"] == 0.0  # the penalty ranks the lost episodes
+    # every episode is lost (reward 0): without the penalty every group is flat, no policy gradient
+    unpenalised = sdar_update(
+        tiny_model_dir, scored, tmp_path / "unpenalised",
+        UpdateConfig(algorithm="sdar", lr=1e-3, invalid_action_penalty=0.0),
+    )  # fmt: skip
+    assert unpenalised["advantages/flat_group_ratio"] == 1.0
+    assert unpenalised["advantages/abs_mean"] == 0.0
+
+
+def test_invalid_action_penalty_must_not_be_negative():
+    with pytest.raises(ValueError, match="invalid_action_penalty must be >= 0, got -0.1"):
+        UpdateConfig(invalid_action_penalty=-0.1)

@@ -135,6 +135,12 @@ class UpdateConfig(TrainConfig):
         description="coefficient of the distillation term; None: the preset's (sdar, grpo_opsd, "
         "opsd: the authors' 0.01)",
     )
+    invalid_action_penalty: float | None = Field(
+        default=None,
+        description="subtracted from a sample's reward per invalid action; None: the preset's "
+        "(the authors' 0.1, Search 0.01). 0 leaves a group whose episodes all failed flat (no "
+        "policy gradient), where the penalty would otherwise rank its episodes by invalid actions",
+    )
     recompute_old_logprobs: bool = Field(
         default=False,
         description="recompute old_logprobs with the starting policy instead of the rollout's",
@@ -194,6 +200,12 @@ class UpdateConfig(TrainConfig):
                     f"distill_coef must be > 0, got {self.distill_coef}: e.g. 0.01, or None for "
                     "the preset's"
                 )
+        penalty = self.invalid_action_penalty
+        if penalty is not None and not penalty >= 0:
+            raise ConfigError(
+                f"invalid_action_penalty must be >= 0, got {penalty}: e.g. 0.1, 0, or None for "
+                "the preset's"
+            )
         if self.total_iterations is not None and self.total_iterations < 1:
             raise ConfigError(
                 f"total_iterations must be >= 1, got {self.total_iterations}: the number of rounds"

@@ -14,6 +14,7 @@ on (scored) trajectories with the chosen Algorithm preset and writes the new che
    statistics pool every step sample of the group; with `stats_over="episode"` each episode is
    one unit whose reward is `episode_reward − penalty × (the episode's invalid actions)` and every
    step sample gets its episode's advantage. Each sample's advantage is broadcast to its tokens.
+   `config.invalid_action_penalty` (and `distill_coef`) override the preset's when set.
 3. Trainer state (state.py): the optimizer's moments and the counters carried in `model_dir`
    (written by the previous round's update) are verified against their checksums and restored,
    so AdamW, the schedule and RLSD's λ run on across rounds as in one long training job; the
@@ -98,6 +99,8 @@ def sdar_update(
     algo = get_algorithm(config.algorithm).for_env(rows["env_name"][0])
     if config.distill_coef is not None:  # the coefficient-sensitivity arms (sdar replicate)
         algo = algo.with_overrides(distill_coef=config.distill_coef)
+    if config.invalid_action_penalty is not None:  # over the preset's and its env's
+        algo = algo.with_overrides(invalid_action_penalty=config.invalid_action_penalty)
     carried = read_carried_state(model_dir) if config.trainer_state == "resume" else None
     _check_inputs(model_dir, rows, config, ref_model_dir, carried, algo)
     iteration = (carried.iteration if carried else 0) + 1
