@@ -22,3 +22,5 @@ def test_the_smollm2_config_trains_lora_on_the_miniature():
     # a LoRA adapter learns at a LoRA lr, not the full-weight 1e-6 of a given model's default
     assert config.update.lr == 5e-4 and config.sft.lr == 1e-3
     assert config.rounds >= 2 and config.rollout.group_size >= 2
+    # lost groups stay flat (no invalid-action ranking) and the teacher's term is 10% (results page)
+    assert config.update.invalid_action_penalty == 0.0 and config.update.distill_coef == 0.1
