@@ -261,6 +261,12 @@ class RunConfig(BaseModel):
     n_warmup_games: Count = Field(
         default=0, description="warm-up games of world 'miniature2' (its warm start plays them)"
     )
+    balanced_kinds: bool = Field(
+        default=False,
+        description="world 'miniature': give every object kind an equal share of the generated "
+        "training and evaluation games (game i has kind i mod 8); False: each game's kind drawn "
+        "at random",
+    )
     data: Path | None = Field(
         default=None,
         description="the env's data folder (ALFWorld games, WebShop data files, Search-QA "
@@ -380,6 +386,12 @@ class RunConfig(BaseModel):
         check_evaluations(self.algorithm, algo, self.eval_every, bool(self.ceiling))
         if self.n_valid_games < 1:
             raise ConfigError("n_valid_games must be >= 1: set it to 12")
+        if self.balanced_kinds and (self.world != "miniature" or self.data is not None):
+            raise ConfigError(
+                f"balanced_kinds applies to generated games of world 'miniature', got world="
+                f"{self.world!r}" + (f" and data={self.data}" if self.data else "") + ": set "
+                "balanced_kinds to false, or world to 'miniature' without data"
+            )
         if self.world == "miniature2" and self.warm_start and self.n_warmup_games < 1:
             raise ConfigError(
                 "world 'miniature2' warm-starts on its warm-up games, got n_warmup_games=0: "

@@ -107,6 +107,7 @@ def _games(out: Path, config: RunConfig) -> Path:
     if manifest.is_file():
         found = json.loads(manifest.read_text())
         same = found.get("counts") == counts and found.get("seed") == config.games_seed
+        same = same and found.get("balanced_kinds", False) == config.balanced_kinds
         if same and found.get("world", "alfworld") == config.world:
             return games_dir
     generate_games(
@@ -118,6 +119,7 @@ def _games(out: Path, config: RunConfig) -> Path:
         overwrite=True,
         world=config.world,
         n_warmup=n_warmup,
+        balanced_kinds=config.balanced_kinds,
     )
     return games_dir
 

@@ -43,6 +43,7 @@ from sdar_core.envs.alfworld.config import SPLITS, TASK_TYPES
 from sdar_core.envs.alfworld.engine import GameEngine
 from sdar_core.envs.alfworld.expert import ExpertAgent
 from sdar_core.envs.alfworld.games import GAME_FILE, TRAJ_FILE
+from sdar_core.envs.alfworld.miniature import HOMES as MINIATURE_HOMES
 from sdar_core.envs.alfworld.miniature import TASK_TYPE as MINIATURE_TASK_TYPE
 from sdar_core.envs.alfworld.miniature import WORLD_NAME as MINIATURE
 from sdar_core.envs.alfworld.miniature import sample_miniature_game
@@ -155,16 +156,25 @@ def _task_id(game: Game, seed: int, index: int) -> str:
 
 
 def _generate_split(
-    root: Path, split: str, count: int, seed: int, task_types, engine, max_steps: int, world: str
+    root: Path,
+    split: str,
+    count: int,
+    seed: int,
+    task_types,
+    engine,
+    max_steps: int,
+    world: str,
+    balanced_kinds: bool = False,
 ) -> list[str]:
     ids = []
+    kinds = sorted(MINIATURE_HOMES)
     unseen = split == "valid_unseen"
     conventions = None
     for index in range(count):
         split_number = SPLITS.index(split) if split in SPLITS else len(SPLITS)
         rng = np.random.default_rng([seed, split_number, index])
         if world == MINIATURE:
-            game = sample_miniature_game(rng)
+            game = sample_miniature_game(rng, kinds[index % len(kinds)] if balanced_kinds else None)
         elif world == MINIATURE2 and split == WARMUP_SPLIT:
             game, conventions = miniature2.sample_warmup_game(rng)
         elif world == MINIATURE2:
@@ -215,11 +225,14 @@ def generate_games(
     overwrite: bool = False,
     world: str = "alfworld",
     n_warmup: int = 0,
+    balanced_kinds: bool = False,
 ) -> dict:
     """Generate, verify and write games; returns the manifest (also written to manifest.json).
     `world="miniature"` writes the miniature world's games (miniature.py; task_types ignored);
     `world="miniature2"` those of miniature2.py, plus `n_warmup` warm-up games (split
-    "warmup": other kinds, conventions drawn per game)."""
+    "warmup": other kinds, conventions drawn per game). `balanced_kinds` (world "miniature" only)
+    gives the i-th game of each split the i-th object kind in turn instead of a random one, so a
+    small split holds every kind equally often (to within one game)."""
     out_dir = Path(out_dir)
     if world not in WORLDS:
         raise ConfigError(f"world={world!r} is not a game world: choose one of {list(WORLDS)}")
@@ -230,6 +243,11 @@ def generate_games(
         counts[WARMUP_SPLIT] = n_warmup
     elif n_warmup:
         raise ConfigError(f"n_warmup={n_warmup}: only world='miniature2' has warm-up games")
+    if balanced_kinds and world != MINIATURE:
+        raise ConfigError(
+            f"balanced_kinds is a setting of world {MINIATURE!r}, got world={world!r}: leave it "
+            "out or generate the miniature world"
+        )
     if any(n < 0 for n in counts.values()) or not any(counts.values()):
         raise ConfigError(f"game counts {counts} must be >= 0 with at least one > 0")
     for split, n in counts.items():
@@ -243,10 +261,14 @@ def generate_games(
     )  # fmt: skip
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with _signals_unwind():
-        return _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite, world)
+        return _write_games(
+            out_dir, counts, seed, task_types, max_expert_steps, overwrite, world, balanced_kinds
+        )
 
 
-def _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite, world) -> dict:
+def _write_games(
+    out_dir, counts, seed, task_types, max_expert_steps, overwrite, world, balanced_kinds=False
+) -> dict:
     """Generate the games under a temporary folder next to `out_dir`, then rename it into place;
     the temporary folder is removed whatever happens."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -255,7 +277,15 @@ def _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite,
         try:
             games = {
                 split: _generate_split(
-                    tmp, split, n, seed, tuple(task_types), engine, max_expert_steps, world
+                    tmp,
+                    split,
+                    n,
+                    seed,
+                    tuple(task_types),
+                    engine,
+                    max_expert_steps,
+                    world,
+                    balanced_kinds,
                 )
                 for split, n in counts.items()
             }
@@ -270,6 +300,8 @@ def _write_games(out_dir, counts, seed, task_types, max_expert_steps, overwrite,
             "task_types": list(task_types),
             "games": games,
         }
+        if balanced_kinds:  # recorded only when set: earlier manifests stay as they were
+            manifest["balanced_kinds"] = True
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         if check_output_dir(  # again: the folder may have changed while the games were made
             out_dir, is_own=is_games_dir, what="a games folder", command="sdar gen-games",

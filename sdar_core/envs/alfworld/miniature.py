@@ -22,7 +22,10 @@ The optimal play is four steps (go to the home, take, go to the target, move), s
 step limit a searching student wins only when it finds the object early; a policy that has
 learned the conventions (from reward, or distilled from the skill-reading teacher) wins nearly
 always. valid_seen and valid_unseen games use other draws of the same conventions (there are no
-held-out kinds here: the conventions are the knowledge being learned).
+held-out kinds here: the conventions are the knowledge being learned). Each game's kind is drawn
+at random unless the games are generated with balanced kinds (`generate_games(balanced_kinds=
+True)`: the i-th game of a split has kind `sorted(HOMES)[i % 8]`), which gives every kind an equal
+share of a small game set.
 """
 
 from __future__ import annotations
@@ -63,11 +66,16 @@ def _check_tables() -> None:
                 raise RuntimeError(f"miniature: {recep} cannot hold {obj} openly: fix HOMES")
 
 
-def sample_miniature_game(rng: np.random.Generator) -> Game:
-    """Draw one miniature game (module docstring)."""
+def sample_miniature_game(rng: np.random.Generator, kind: str | None = None) -> Game:
+    """Draw one miniature game (module docstring); `kind` fixes the task's object kind (the
+    draw it replaces is still taken, so the rest of the game is the one drawn without it)."""
     _check_tables()
     objects = sorted(HOMES)
     target = objects[int(rng.integers(len(objects)))]
+    if kind is not None:
+        if kind not in HOMES:
+            raise ValueError(f"kind {kind!r} is not a miniature object kind: one of {objects}")
+        target = kind
     parent = TARGETS[int(rng.integers(len(TARGETS)))]
     kinds = sorted(set(HOMES.values()) | set(TARGETS))
     receps = [
