@@ -214,3 +214,66 @@ def test_the_light_model_shape_agrees_with_the_tokenizer():
     from sdar_core.models import shape, tokenizer
 
     assert shape.MIN_VOCAB_SIZE == tokenizer.MIN_VOCAB_SIZE
+
+
+def test_a_fixed_kind_changes_only_the_object_and_unknown_kinds_are_refused():
+    for seed in range(12):
+        free = sample_miniature_game(np.random.default_rng(seed))
+        fixed = sample_miniature_game(np.random.default_rng(seed), "Pen")
+        assert fixed.object_target == "Pen" and fixed.things[0].receptacle.kind == HOMES["Pen"]
+        assert fixed.receptacles == free.receptacles and fixed.layout == free.layout
+        assert fixed.parent_target == free.parent_target
+    with pytest.raises(ValueError, match="'Spoon' is not a miniature object kind"):
+        sample_miniature_game(np.random.default_rng(0), "Spoon")
+
+
+def _kinds(games: Path, split: str) -> list[str]:
+    manifest = json.loads((games / "manifest.json").read_text())
+    return [task_id.split("-")[1] for task_id in manifest["games"][split]]
+
+
+def test_balanced_kinds_give_every_kind_its_turn_in_each_split(tmp_path):
+    from sdar_core.envs.alfworld import generate_games
+
+    args = dict(n_train=9, n_valid_seen=3, n_valid_unseen=0, seed=3, world="miniature")
+    generate_games(tmp_path / "a", balanced_kinds=True, **args)
+    generate_games(tmp_path / "b", balanced_kinds=True, **args)
+    kinds = sorted(HOMES)
+    assert _kinds(tmp_path / "a", "train") == [*kinds, kinds[0]]
+    assert _kinds(tmp_path / "a", "valid_seen") == kinds[:3]
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["balanced_kinds"] is True
+    assert manifest["games"] == json.loads((tmp_path / "b" / "manifest.json").read_text())["games"]
+    for game_file in (tmp_path / "a").glob("*/*/*/game.tw-pddl"):
+        assert json.loads(game_file.read_text())["walkthrough"][-1].startswith("move ")
+
+
+def test_balanced_kinds_outside_the_miniature_are_refused(tmp_path):
+    from sdar_core.envs.alfworld import generate_games
+    from sdar_core.errors import ConfigError
+    from sdar_core.run import RunConfig
+
+    with pytest.raises(ConfigError, match="balanced_kinds is a setting of world 'miniature'"):
+        generate_games(tmp_path / "g", n_train=1, n_valid_seen=0, n_valid_unseen=0,
+                       balanced_kinds=True)  # fmt: skip
+    assert not (tmp_path / "g").exists()
+    with pytest.raises(ValueError, match="world='miniature2'"):  # pydantic wraps ConfigError
+        RunConfig(world="miniature2", n_warmup_games=8, balanced_kinds=True)
+    with pytest.raises(ValueError, match="data="):
+        RunConfig(balanced_kinds=True, data=tmp_path)
+    assert RunConfig(balanced_kinds=True).balanced_kinds
+
+
+def test_a_run_regenerates_its_games_when_balanced_kinds_changes(tmp_path):
+    from sdar_core.run import RunConfig
+    from sdar_core.run.prepare import _games
+
+    config = RunConfig(out_dir=tmp_path, n_train_games=8, n_valid_games=1, rollout={"n_tasks": 2})
+    games = _games(tmp_path, config)
+    assert "balanced_kinds" not in json.loads((games / "manifest.json").read_text())
+    balanced = _games(tmp_path, config.model_copy(update={"balanced_kinds": True}))
+    assert balanced == games and _kinds(games, "train") == sorted(HOMES)
+    assert _games(tmp_path, config.model_copy(update={"balanced_kinds": True})) == games
+    assert "balanced_kinds" not in json.loads(
+        (_games(tmp_path, config) / "manifest.json").read_text()
+    )

@@ -156,16 +156,9 @@ def _task_id(game: Game, seed: int, index: int) -> str:
 
 
 def _generate_split(
-    root: Path,
-    split: str,
-    count: int,
-    seed: int,
-    task_types,
-    engine,
-    max_steps: int,
-    world: str,
+    root: Path, split: str, count: int, seed: int, task_types, engine, max_steps: int, world: str,
     balanced_kinds: bool = False,
-) -> list[str]:
+) -> list[str]:  # fmt: skip
     ids = []
     kinds = sorted(MINIATURE_HOMES)
     unseen = split == "valid_unseen"
