@@ -122,6 +122,13 @@ def gen_games(
     n_warmup: Annotated[
         int, typer.Option(help="warm-up games (split 'warmup'; world miniature2 only)")
     ] = 0,
+    balanced_kinds: Annotated[
+        bool,
+        typer.Option(
+            help="game i of each split gets object kind i mod 8 instead of a random one (world "
+            "miniature only)"
+        ),
+    ] = False,
 ) -> None:
     """Generate ALFWorld game folders (official layout), each verified on the real engine."""
     from sdar_core.envs.alfworld import TASK_TYPES, generate_games
@@ -136,6 +143,7 @@ def gen_games(
         overwrite=overwrite,
         world=world,
         n_warmup=n_warmup,
+        balanced_kinds=balanced_kinds,
     )
     typer.echo(f"wrote {manifest['counts']} {world} games to {out_dir}")
 

@@ -100,6 +100,14 @@ def run(
     n_valid_games: Annotated[
         int | None, typer.Option(help="evaluation games [default: 32 miniature, else 12]")
     ] = None,
+    balanced_kinds: Annotated[
+        bool | None,
+        typer.Option(
+            "--balanced-kinds/--random-kinds",
+            help="world miniature: every object kind gets an equal share of the generated games "
+            "[default: random kinds]",
+        ),
+    ] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment [default: sdar]")] = (
         None
     ),
@@ -140,6 +148,7 @@ def run(
         "lora": lora,
         "n_train_games": n_train_games,
         "n_valid_games": n_valid_games,
+        "balanced_kinds": balanced_kinds,
         "experiment": experiment,
         "tracking_uri": tracking_uri,
         "resume": resume,

@@ -46,3 +46,12 @@ def test_a_validation_error_is_one_line_per_field(capsys):
 def test_debug_shows_the_traceback(capsys):
     with pytest.raises(ValidationError, match="rounds must be >= 1"):
         main(["--debug", "run", "--rounds", "0"])
+
+
+def test_balanced_kinds_reaches_the_run_config_and_is_refused_outside_the_miniature(
+    tmp_path, capsys
+):
+    argv = ["run", "--out-dir", str(tmp_path / "run"), "--world", "alfworld", "--balanced-kinds"]
+    code, err = _fail(argv, capsys)
+    assert code == 2 and "balanced_kinds applies to generated games of world 'miniature'" in err
+    assert not (tmp_path / "run").exists()

@@ -277,3 +277,15 @@ def test_a_run_regenerates_its_games_when_balanced_kinds_changes(tmp_path):
     assert "balanced_kinds" not in json.loads(
         (_games(tmp_path, config) / "manifest.json").read_text()
     )
+
+
+def test_cli_gen_games_writes_balanced_miniature_games(tmp_path):
+    from typer.testing import CliRunner
+
+    from sdar_core.cli import app
+
+    args = ["gen-games", str(tmp_path / "g"), "--n-train", "2", "--n-valid-seen", "0"]
+    args += ["--n-valid-unseen", "0", "--world", "miniature", "--balanced-kinds"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert _kinds(tmp_path / "g", "train") == sorted(HOMES)[:2]
