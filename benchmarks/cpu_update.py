@@ -83,18 +83,15 @@ def _model(model_dir):
 
 def _child(args) -> dict:
     """One update's compute in this process; its time, kernel time and page faults."""
-    import peft
     import torch
 
     from sdar_core.algos import get_algorithm
     from sdar_core.train import PolicyHead, Sample, UpdateConfig, make_engine, rl_loss, train_loop
-    from sdar_core.train.config import LORA_TARGETS
     from sdar_core.train.objective import RLSettings
+    from sdar_core.train.policy import add_lora
     from sdar_core.train.update import add_start_logprobs
 
     base = _model(args.model_dir)
-    lora = peft.LoraConfig(r=8, lora_alpha=16.0, target_modules=list(LORA_TARGETS))
-    model = peft.get_peft_model(base, lora)
     config = UpdateConfig(
         algorithm="sdar",
         lora=True,
@@ -103,6 +100,7 @@ def _child(args) -> dict:
     )
     gen = torch.Generator().manual_seed(0)
     vocab = base.config.vocab_size
+    model = add_lora(base, config)  # as the update stage trains a given model on CPU
     samples = []
     for i in range(args.samples):
         prompt = torch.randint(3, vocab, (args.prompt_tokens,), generator=gen).tolist()

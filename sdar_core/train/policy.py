@@ -39,6 +39,7 @@ from sdar_core.train.config import TrainConfig
 __all__ = [
     "ADAPTER_CONFIG",
     "PolicyHead",
+    "add_lora",
     "check_same_architecture",
     "load_policy",
     "reference_mode",
@@ -151,6 +152,14 @@ def load_policy(model_dir: str | os.PathLike[str], config: TrainConfig) -> torch
     if is_adapter:
         check_adapter(path)  # its checksums, as load_model checks a full checkpoint's
         return peft.PeftModel.from_pretrained(model, path, is_trainable=True)
+    return add_lora(model, config)
+
+
+def add_lora(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    """`model` wrapped with a fresh LoRA adapter of the config's rank, alpha, dropout and
+    targets (the base weights frozen)."""
+    import peft
+
     lora = peft.LoraConfig(
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
