@@ -25,8 +25,12 @@ def test_the_smollm2_config_trains_lora_on_the_miniature():
     # a LoRA adapter learns at a LoRA lr, not the full-weight 1e-6 of a given model's default
     assert config.update.lr == 5e-4 and config.sft.lr == 1e-3
     assert config.rounds >= 2 and config.rollout.group_size >= 2
-    # lost groups stay flat (no invalid-action ranking) and the teacher's term is 10% (results page)
-    assert config.update.invalid_action_penalty == 0.0 and config.update.distill_coef == 0.1
+    # lost groups stay flat (no invalid-action ranking) and the teacher's term weighs as much as
+    # GRPO's (coefficient 1.0, the authors' 0.01 makes it ~1% of the gradient; results page)
+    assert config.update.invalid_action_penalty == 0.0 and config.update.distill_coef == 1.0
+    # 32 held-out games x 2 samples: 64 paired episodes, so that an RL gain of ~0.2 can be told
+    # from 0 (over 32 episodes the paired interval is ~+-0.22 wide)
+    assert config.n_valid_games == 32 and config.eval.k == 2
     # micro-batches of ~6 samples: the update's activations stay at ~4 GB instead of ~14 GB and it
     # takes 0.65x the time on 2 cores, with the same losses (results page, "The update on CPU")
     assert config.update.micro_batch_tokens == 1024
