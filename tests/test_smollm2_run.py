@@ -3,7 +3,7 @@
 extra, a LoRA warm start that raises the share of valid actions from the base model's, and LoRA
 in every stage that trains: the warm start's adapter merged into the start model, the round's
 update an adapter alone whose base is that merged model. Skipped unless the extra is installed;
-35 minutes on 2 CPU cores shared with other jobs (load 4-7)."""
+4 min 18 s on 2 idle CPU cores (35 minutes when they were shared with other jobs, load 4-7)."""
 
 import importlib.util
 import json
