@@ -1,5 +1,6 @@
 """The second miniature world (miniature2.py): two conventions per task on the real engine, a
-warm-up split whose conventions are drawn per game and never the world's, deterministic games."""
+warm-up split whose conventions are drawn per game and never state the world's, deterministic
+games."""
 
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from sdar_core.envs.alfworld.miniature2 import (
     sample_game,
     sample_warmup_game,
     skill_for,
+    skill_text,
 )
 
 COUNTS = {"n_train": 3, "n_valid_seen": 2, "n_valid_unseen": 0, "n_warmup": 5}
@@ -28,11 +30,6 @@ def games(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini2") / "games"
     generate_games(out, seed=5, world="miniature2", **COUNTS)
     return out
-
-
-def _world_words() -> set[str]:
-    """The world's object kinds as a model reads them (lower case, one word)."""
-    return {kind.lower() for kind in CONVENTIONS}
 
 
 def test_world_games_follow_both_conventions_and_places_are_closed():
@@ -49,20 +46,46 @@ def test_world_games_follow_both_conventions_and_places_are_closed():
 
 def test_warmup_games_draw_their_own_conventions_never_the_worlds():
     seen, kinds = set(), set()
-    for seed in range(600):
+    world_home = world_place = world_kind_games = 0
+    for seed in range(2000):
         game, conv = sample_warmup_game(np.random.default_rng(seed))
         kind = conv["object"]
         assert kind == game.object_target and kind in {*WARMUP_KINDS, *CONVENTIONS}
         assert [t.receptacle.kind for t in game.things] == [conv["home"]]
         assert game.parent_target == conv["place"] and conv["place"] in PLACES
-        assert conv["skill_only"] == (kind in CONVENTIONS)
-        if kind in CONVENTIONS:  # the world's kinds: never at their home, never to their place
+        assert set(conv) == {"object", "home", "place"}
+        if kind in CONVENTIONS:  # the world's kinds: never the world's pair (home, place)
             home, place = CONVENTIONS[kind]
-            assert conv["home"] != home and conv["place"] != place
+            assert (conv["home"], conv["place"]) != (home, place)
+            world_kind_games += 1
+            world_home += conv["home"] == home
+            world_place += conv["place"] == place
         seen.add((conv["home"], conv["place"]))
         kinds.add(kind)
     assert {h for h, _ in seen} == set(HOMES) and {p for _, p in seen} == set(PLACES)
     assert kinds == {*WARMUP_KINDS, *CONVENTIONS}
+    # each decision alone stays near chance: the world's home is neither taught nor ruled out
+    # (an all-pairs draw would give 1/6; 2/17 with three places, 1/11 with two)
+    assert 1 / 11 - 0.04 < world_home / world_kind_games < 1 / 6
+    assert 0 < world_place / world_kind_games < 1 / 2
+
+
+def test_warmup_games_do_not_depend_on_the_worlds_conventions_beyond_its_pairs(monkeypatch):
+    """The warm-up draw reads the world's table only to leave out its pairs: with another table
+    whose pairs are never drawn anyway, the same seeds give the same games."""
+    first = [sample_warmup_game(np.random.default_rng(s)) for s in range(300)]
+    other = {kind: ("Nowhere", "Nothing") for kind in CONVENTIONS}
+    monkeypatch.setattr(miniature2, "CONVENTIONS", other)
+    monkeypatch.setattr(miniature2, "_check_tables", lambda: None)
+    second = [sample_warmup_game(np.random.default_rng(s)) for s in range(300)]
+    left_out = [c for _, c in first if c["object"] in other]
+    assert left_out and [c for _, c in second] != [c for _, c in first]  # pairs now allowed
+    # the games whose pair the world's table does not concern are drawn the same way
+    kinds = [c["object"] for _, c in first]
+    assert kinds == [c["object"] for _, c in second]
+    for (g1, c1), (g2, c2) in zip(first, second, strict=True):
+        if c1["object"] in WARMUP_KINDS:
+            assert (g1, c1) == (g2, c2)
 
 
 def test_same_seed_same_games(games, tmp_path):
@@ -146,16 +169,16 @@ def test_warm_start_reads_per_game_skills_and_never_states_the_worlds_convention
     every = expert_transcripts(games, SFTConfig(**base, skills_fraction=1.0), skills_index=object())
     none = expert_transcripts(games, SFTConfig(**base))
     assert every and none
-    world = _world_words()
-    stated = {(k.lower(), h.lower(), p.lower()) for k, (h, p) in CONVENTIONS.items()}
-    for messages, text in [*every, *none]:
-        prompt = " ".join(m["content"] for m in messages)
-        words = {w.strip(".,:;<>/") for w in f"{prompt} {text}".lower().split()}
-        if "# Skills" not in prompt:  # a skill-free episode never holds a kind of the world
-            assert not words & world, words & world
-        for kind, home, place in stated:  # no skill states a convention of the world
-            assert f"a {kind} is kept on the {home} " not in prompt
-            assert f"a {kind} is kept on the" not in prompt or f"in the {place}." not in prompt
+    world = {
+        skill_text(kind, home, place) for kind, (home, place) in CONVENTIONS.items()
+    }  # the world's skill bodies, each stating one kind's pair
+    stated = [" ".join(m["content"] for m in messages) for messages, _ in [*every, *none]]
+    assert sum("is kept on the" in prompt for prompt in stated) >= COUNTS["n_warmup"]
+    for prompt in stated:  # no warm-up skill states a convention of the world
+        assert not any(body in prompt for body in world)
+        for kind, (home, place) in CONVENTIONS.items():
+            k, h, p = kind.lower(), home.lower(), place.lower()
+            assert f"a {k} is kept on the {h} and put away in the {p}." not in prompt
     assert all("# Skills" in m[0]["content"] for m, _ in every)
     # with its game's skill in the prompt the expert goes to the stated home first
     firsts = [(m, t) for m, t in every if "Now:" in m[1]["content"]]
@@ -163,10 +186,7 @@ def test_warm_start_reads_per_game_skills_and_never_states_the_worlds_convention
     skill_free_firsts = [
         m for m, _ in none if "Now:" in m[1]["content"] and "# Skills" not in m[0]["content"]
     ]
-    skill_only = [
-        c for d in games.glob("warmup/*/*") if (c := miniature2.read_conventions(d))["skill_only"]
-    ]
-    assert len(skill_free_firsts) == COUNTS["n_warmup"] - len(skill_only)
+    assert len(skill_free_firsts) == COUNTS["n_warmup"]  # every warm-up game is played both ways
     for messages, text in firsts:
         skill_line = messages[0]["content"]
         home = skill_line.split(" is kept on the ")[1].split(" ")[0]
@@ -190,3 +210,33 @@ def test_run_config_selects_the_second_miniature():
 
     with pytest.raises(ValidationError, match="n_warmup_games=0"):
         RunConfig(world="miniature2", n_warmup_games=0)
+
+
+def test_skill_detours_start_reading_episodes_off_the_skills_path_untrained(games):
+    """With skill_detours, an episode with its skill starts with 0..n moves elsewhere that are
+    played but not trained on; every trained step then goes to the home the skill names before
+    anything else, from wherever the detours left it (seeded: the same transcripts twice)."""
+    from sdar_core.train import SFTConfig
+    from sdar_core.train.sft import expert_transcripts
+
+    base = {"split": "warmup", "max_steps": 20, "history_length": 1, "explore": "random"}
+    config = SFTConfig(**base, skills_fraction=1.0, skill_detours=2, episodes_per_task=2)
+    detoured = expert_transcripts(games, config, skills_index=object())
+    assert detoured == expert_transcripts(games, config, skills_index=object())
+    on_path = expert_transcripts(
+        games, config.model_copy(update={"skill_detours": 0}), skills_index=object()
+    )
+    off_path = 0
+    for messages, text in detoured:
+        skill = messages[0]["content"]
+        home = skill.split(" is kept on the ")[1].split(" ")[0]
+        place = skill.split(" put away in the ")[1].split(".")[0]
+        state = messages[1]["content"].split("\nActions:")[0]
+        if "You arrive at" in state and not any(f"arrive at {r} 1" in state for r in (home, place)):
+            off_path += 1  # where the detours left it: the trained step heads for the home
+            assert text.endswith(f"<action>go to {home} 1</action>"), (state, text)
+    assert off_path > 0
+    # the detours are not trained on: each episode trains the same five steps as on its path
+    assert len(detoured) == len(on_path) == 5 * 2 * COUNTS["n_warmup"]
+    with pytest.raises(Exception, match="skill_detours must be >= 0"):
+        SFTConfig(**base, skill_detours=-1)

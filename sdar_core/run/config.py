@@ -124,7 +124,7 @@ MINIATURE_STAGE_FIELDS: dict[str, dict[str, Any]] = {
 MINIATURE2_RUN_FIELDS = MINIATURE_RUN_FIELDS | {"n_warmup_games": 96}
 MINIATURE2_STAGE_FIELDS: dict[str, dict[str, Any]] = {
     "index": {"library": "miniature2", "dense": False},
-    "sft": MINIATURE_STAGE_FIELDS["sft"] | {"split": "warmup", "max_steps": 20},
+    "sft": MINIATURE_STAGE_FIELDS["sft"] | {"split": "warmup", "max_steps": 20, "skill_detours": 2},
     "rollout": MINIATURE_STAGE_FIELDS["rollout"] | {"skills_k": 1},
     "teacher": {"include_general": False, "skills_k": 1},
     "update": MINIATURE_STAGE_FIELDS["update"],

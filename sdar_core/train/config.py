@@ -249,6 +249,13 @@ class SFTConfig(TrainConfig):
     )
     skills_k: Count = Field(default=1, description="task-specific skills retrieved per episode")
     include_general: bool = Field(default=True, description="add the general skills first")
+    skill_detours: int = Field(
+        default=0,
+        description="in an episode with skills, the expert's first 0..n moves (a seeded draw "
+        "per episode) go to random receptacles other than the one the skills name and are not "
+        "trained on: the model learns to follow the skills from off-path states too, as the "
+        "teacher must when it scores a student's steps (ALFWorld)",
+    )
 
     @model_validator(mode="after")
     def _check_sft(self) -> SFTConfig:
@@ -257,7 +264,8 @@ class SFTConfig(TrainConfig):
                 f"skills_fraction must be in [0, 1], got {self.skills_fraction}: e.g. 0.5"
             )
         for name, minimum in (
-            ("max_steps", 1), ("history_length", 0), ("episodes_per_task", 1), ("skills_k", 1)
+            ("max_steps", 1), ("history_length", 0), ("episodes_per_task", 1), ("skills_k", 1),
+            ("skill_detours", 0),
         ):  # fmt: skip
             if getattr(self, name) < minimum:
                 raise ConfigError(f"{name} must be >= {minimum}, got {getattr(self, name)}")

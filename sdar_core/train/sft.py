@@ -50,11 +50,14 @@ EXPERTS: Registry[Callable[[], Any]] = Registry("expert policy")
 
 @EXPERTS.register("alfworld")
 def _alfworld_expert(
-    *, explore_seed: int | None = None, homes_for: Callable[[Any], Any] | None = None
+    *,
+    explore_seed: int | None = None,
+    homes_for: Callable[[Any], Any] | None = None,
+    detours_for: Callable[[Any], int] | None = None,
 ) -> Any:
     from sdar_core.envs.alfworld import ExpertPolicy
 
-    return ExpertPolicy(explore_seed=explore_seed, homes_for=homes_for)
+    return ExpertPolicy(explore_seed=explore_seed, homes_for=homes_for, detours_for=detours_for)
 
 
 @EXPERTS.register("webshop")
@@ -82,21 +85,30 @@ def shorten_think(text: str, words: int | None) -> str:
     return _THINK.sub(lambda m: "<think>" + " ".join(m[1].split()[:words]) + "</think>", text, 1)
 
 
-def _make_expert(config: SFTConfig, episode_pass: int, homes_for) -> Any:
+def _make_expert(config: SFTConfig, episode_pass: int, homes_for, detours_for) -> Any:
     """The env's expert for one pass over the games; only ALFWorld's takes the options."""
     factory = EXPERTS.get(config.env)
     if config.env != "alfworld":
         return factory()
     seed = None if config.explore == "ordered" else config.seed * 1_000 + episode_pass
-    return factory(explore_seed=seed, homes_for=homes_for)
+    return factory(explore_seed=seed, homes_for=homes_for, detours_for=detours_for)
+
+
+def _draw(seed: int, episode_pass: int, task_id: str, what: str = "") -> float:
+    """A seeded uniform draw in [0, 1) per episode (and purpose)."""
+    key = f"{seed}\x00{episode_pass}\x00{task_id}" + (f"\x00{what}" if what else "")
+    digest = hashlib.blake2b(key.encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64
 
 
 def _with_skills(seed: int, episode_pass: int, task_id: str, fraction: float) -> bool:
     """Whether this episode is played with skills in the prompt: a seeded draw per episode."""
-    if fraction <= 0.0:
-        return False
-    digest = hashlib.blake2b(f"{seed}\x00{episode_pass}\x00{task_id}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big") / 2**64 < fraction
+    return fraction > 0.0 and _draw(seed, episode_pass, task_id) < fraction
+
+
+def _detours(seed: int, episode_pass: int, task_id: str, most: int) -> int:
+    """How many untrained detours an episode with skills starts with: 0..most, seeded."""
+    return int(_draw(seed, episode_pass, task_id, "detours") * (most + 1)) if most else 0
 
 
 def _skill_homes(games_dir: Path) -> dict[str, str] | None:
@@ -122,7 +134,6 @@ def _game_conventions(games_dir: Path, split: str | None, task_id: str) -> dict 
     return {
         "homes": {obj.lower(): home.lower()},
         "skill": skill_for(obj, home, place),
-        "skill_only": bool(found.get("skill_only", False)),
     }
 
 
@@ -168,12 +179,11 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
             _with_skills(config.seed, episode_pass, t, config.skills_fraction) for t in tasks
         ]
         own = {t: _game_conventions(Path(games_dir), config.split, t) for t in tasks}
-        # a miniature2 warm-up game of one of the world's kinds is played with its skill only
-        skilled = [
-            s or (own[t] is not None and own[t]["skill_only"])
+        by_task = dict(zip(tasks, skilled, strict=True))
+        detours = [
+            _detours(config.seed, episode_pass, t, config.skill_detours) if s else 0
             for s, t in zip(skilled, tasks, strict=True)
         ]
-        by_task = dict(zip(tasks, skilled, strict=True))
 
         def homes_for(record):
             task = record.info["task_id"]
@@ -181,7 +191,10 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
                 return None
             return own[task]["homes"] if own[task] is not None else homes
 
-        policy = _make_expert(config, episode_pass, homes_for)
+        def detours_for(record):
+            return detours[tasks.index(record.info["task_id"])]
+
+        policy = _make_expert(config, episode_pass, homes_for, detours_for)
         records = env.reset(task_ids=tasks)
         skills = {  # a game's own skill, or one retrieval with its task sentence as the query
             slot: [own[tasks[slot]]["skill"]]
@@ -202,8 +215,8 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
             prompts = env.prompts()
             texts = [shorten_think(t, config.think_words) for t in policy(records)]
             for slot, messages in enumerate(prompts):
-                if messages is None:
-                    continue
+                if messages is None or records[slot].info["step"] < detours[slot]:
+                    continue  # done, or a detour: played, not trained on
                 if slot in skills:
                     messages = messages_with_skills(messages, skills[slot], default_system=None)
                 steps[slot].append((messages, texts[slot]))

@@ -14,7 +14,11 @@ Two options serve warm starts that a student can imitate and that teach it to us
 `rng` breaks ties between equally likely unexplored receptacles at random (seeded per episode),
 so the demonstrations spread over the search orders a student could take instead of always the
 first one listed; `homes` (object kind -> receptacle kind, what the skills in the prompt state)
-sends the expert to the object's home first, as a reader of those skills would.
+sends the expert to the object's home first, as a reader of those skills would; `detours`
+(with `homes`) makes its first moves go elsewhere, to random receptacles other than the home, so
+that a warm start that does not train on those moves shows a reader of the skills returning to
+what they state from where a student may stand (a teacher scores the student's own steps, most of
+them off the skill's path).
 
 Departure from the reference: alfworld's handcoded expert and its planner expert both read the
 engine's hidden facts; ours does not, so it works unchanged on official and generated games.
@@ -65,6 +69,7 @@ class ExpertAgent:
     goal: dict[str, str | None]
     homes: dict[str, str] | None = None  # object kind -> receptacle kind (lower case)
     rng: np.random.Generator | None = None
+    detours: int = 0  # first moves to random receptacles other than the home (module docstring)
     seen: dict[str, list[str]] = field(default_factory=dict)
     visited: set[str] = field(default_factory=set)
     placed: set[str] = field(default_factory=set)
@@ -119,6 +124,9 @@ class ExpertAgent:
 
     # ---- decisions ---------------------------------------------------------------------------
     def _decide(self, admissible: Sequence[str]) -> tuple[str, str]:
+        if self.detours > 0 and self.holding is None and (detour := self._detour()) is not None:
+            self.detours -= 1
+            return detour
         if self.holding is None:
             return self._find_object(admissible)
         station = _STATIONS.get(self.task_type)
@@ -141,7 +149,11 @@ class ExpertAgent:
             if recep not in (self.location, self.placed_in) and any(map(self._wanted, objects)):
                 why = f"I saw a {target} at the {recep} earlier; I go back there."
                 return why, f"go to {recep}"
-        if self.location is not None and f"open {self.location}" in admissible:
+        home = (self.homes or {}).get(target or "")
+        home_ahead = any(kind_of(r) == home and r not in self.visited for r in self.receptacles)
+        if self.location is not None and f"open {self.location}" in admissible and not (
+            home_ahead and kind_of(self.location) != home
+        ):  # a reader of the skills goes to the home first rather than open a place on the way
             return f"The {self.location} is closed; I open it to look for a {target}.", (
                 f"open {self.location}"
             )
@@ -168,6 +180,15 @@ class ExpertAgent:
             ties = sorted((r for r in unvisited if rank[r][0] == top[0]), key=_natural)
             best = ties[int(self.rng.integers(len(ties)))]
         return f"{why}; the {best} is unexplored, so I check it.", f"go to {best}"
+
+    def _detour(self) -> tuple[str, str] | None:
+        home = (self.homes or {}).get(self.goal["object"] or "")
+        away = [r for r in self.receptacles if kind_of(r) != home and r != self.location]
+        if not away:
+            return None
+        away.sort(key=_natural)
+        best = away[int(self.rng.integers(len(away)))] if self.rng is not None else away[0]
+        return f"I look at the {best} first.", f"go to {best}"
 
     def _go_to_kind(self, kind: str, why: str) -> tuple[str, str]:
         options = sorted((r for r in self.receptacles if kind_of(r) == kind), key=_natural)
@@ -220,24 +241,29 @@ class ExpertPolicy(SlotAgentPolicy):
     """The expert over a batch: one `ExpertAgent` per slot, renewed when an episode starts.
 
     `explore_seed` (not None): random tie-breaks, seeded by (explore_seed, the episode's seed);
-    `homes_for(record)`: the conventions the expert may use in that episode (None: none)."""
+    `homes_for(record)`: the conventions the expert may use in that episode (None: none);
+    `detours_for(record)`: its number of detours (ExpertAgent.detours; None: 0)."""
 
     def __init__(
         self,
         *,
         explore_seed: int | None = None,
         homes_for: Callable[[StepRecord], dict[str, str] | None] | None = None,
+        detours_for: Callable[[StepRecord], int] | None = None,
     ) -> None:
         super().__init__()
         self.explore_seed = explore_seed
         self.homes_for = homes_for
+        self.detours_for = detours_for
 
     def new_agent(self, record: StepRecord) -> ExpertAgent:
         rng = None
         if self.explore_seed is not None:
             rng = np.random.default_rng([self.explore_seed, record.info.get("episode_seed", 0)])
         homes = self.homes_for(record) if self.homes_for is not None else None
-        return ExpertAgent(record.info["task_type"], dict(record.info["goal"]), homes, rng)
+        detours = self.detours_for(record) if self.detours_for is not None else 0
+        goal = dict(record.info["goal"])
+        return ExpertAgent(record.info["task_type"], goal, homes, rng, detours=detours)
 
     def act(self, agent: ExpertAgent, record: StepRecord) -> str:
         return format_text(*agent.act(record.observation, record.info["admissible_actions"]))

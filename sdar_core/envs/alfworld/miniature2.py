@@ -21,11 +21,15 @@ The warm start must teach a model to *read* such skills without teaching it this
 conventions. So it plays other games, the `warmup` split: each game with its own conventions
 drawn at random (home from `HOMES`, place from the `PLACES` that can hold the kind) and stated
 by a per-game skill (`skill_for`, written next to the game as `conventions.json`). Its objects
-are mostly of other kinds (`WARMUP_KINDS`); the world's kinds appear too (a model must learn to
-write their names), but never at their home nor put in their place, and only in episodes with
-the skill in the prompt (`sample_warmup_game`). What the warm-started student knows of this
-world is then that things lie on surfaces and go into closed receptacles; which ones it must
-learn from reward or from the teacher.
+are of other kinds (`WARMUP_KINDS`) and of the world's kinds (a tiny model never produces a
+token it was not trained to produce), drawn the same way for both, with one exception: a kind
+of the world never gets the world's pair (home, place), so no warm-up skill states a convention
+of this world. Each decision alone stays near chance (the world's home of a kind is drawn with
+probability 2/17 or 1/11 instead of 1/6: measured, excluding the world's home and place
+outright taught the model that a book is never on the shelf, and with the world's skill in its
+prompt it then reached only 0.33). What the warm-started student knows of this world is that
+things lie on surfaces and go into closed receptacles; which ones it must learn from reward or
+from the teacher.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ CONVENTIONS: dict[str, tuple[str, str]] = {
     "Candle": ("Shelf", "Box"),
     "Watch": ("Desk", "Box"),
 }
-# the warm start's kinds: none of CONVENTIONS' (so none of its conventions can be taught)
+# the warm start's other kinds (it plays these and the world's kinds, conventions drawn per game)
 WARMUP_KINDS: tuple[str, ...] = (
     "AlarmClock", "Bowl", "CD", "Cloth", "Cup", "Glassbottle", "Mug", "Newspaper", "Pencil",
     "Plate", "RemoteControl", "SprayBottle", "Statue", "TissueBox", "ToiletPaper", "WineBottle",
@@ -94,9 +98,8 @@ def _check_tables() -> None:
             raise RuntimeError(f"miniature2: place {recep} is not closed: fix PLACES")
     for kind in (*CONVENTIONS, *WARMUP_KINDS):
         bad = [h for h in HOMES if not world.can_contain(h, kind)]
-        # a kind of the world needs a place other than its own for the warm-up games
-        if bad or len(places_for(kind)) < (2 if kind in CONVENTIONS else 1):
-            raise RuntimeError(f"miniature2: {kind} cannot lie on {bad} or has too few places")
+        if bad or not places_for(kind):
+            raise RuntimeError(f"miniature2: {kind} cannot lie on {bad} or has no place")
     for kind, (home, place) in CONVENTIONS.items():
         if home not in HOMES or place not in places_for(kind):
             raise RuntimeError(f"miniature2: {kind}'s conventions {home}, {place} do not fit")
@@ -137,22 +140,14 @@ def sample_game(rng: np.random.Generator) -> Game:
 
 
 def sample_warmup_game(rng: np.random.Generator) -> tuple[Game, dict]:
-    """One warm-up game and its conventions {"object", "home", "place", "skill_only"}, drawn
-    for this game. A kind of the world gets a home and a place other than the world's and is
-    played only with its skill in the prompt (`skill_only`): the model learns to name it (a tiny
-    model never produces a token it was not trained to produce: measured, a warm start on other
-    kinds alone left it unable to write `take cellphone 1 ...`), and its skill-free episodes,
-    which would show the expert carrying the object straight to a place that is never the
-    world's, stay on the other kinds."""
+    """One warm-up game and its conventions {"object", "home", "place"}, drawn for this game
+    (a kind of the world never gets the world's pair: module docstring)."""
     _check_tables()
     kinds = (*WARMUP_KINDS, *sorted(CONVENTIONS))
     kind = kinds[int(rng.integers(len(kinds)))]
-    fixed = CONVENTIONS.get(kind, (None, None))
-    homes = [h for h in HOMES if h != fixed[0]]
-    places = [p for p in places_for(kind) if p != fixed[1]]
-    home = homes[int(rng.integers(len(homes)))]
-    place = places[int(rng.integers(len(places)))]
-    conventions = {"object": kind, "home": home, "place": place, "skill_only": kind in CONVENTIONS}
+    pairs = [(h, p) for h in HOMES for p in places_for(kind) if (h, p) != CONVENTIONS.get(kind)]
+    home, place = pairs[int(rng.integers(len(pairs)))]
+    conventions = {"object": kind, "home": home, "place": place}
     return _game(rng, kind, home, place), conventions
 
 
