@@ -151,8 +151,10 @@ class ExpertAgent:
                 return why, f"go to {recep}"
         home = (self.homes or {}).get(target or "")
         home_ahead = any(kind_of(r) == home and r not in self.visited for r in self.receptacles)
-        if self.location is not None and f"open {self.location}" in admissible and not (
-            home_ahead and kind_of(self.location) != home
+        if (
+            self.location is not None
+            and f"open {self.location}" in admissible
+            and not (home_ahead and kind_of(self.location) != home)
         ):  # a reader of the skills goes to the home first rather than open a place on the way
             return f"The {self.location} is closed; I open it to look for a {target}.", (
                 f"open {self.location}"
