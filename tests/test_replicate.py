@@ -91,7 +91,12 @@ class FakeRunner:
         for r in range(config.rounds):
             StageTracker(uri, run_id, stage="rollout", round=r).log({"success_rate": 0.25 * r})
             StageTracker(uri, run_id, stage="update", round=r).log(
-                {"advantages": {"flat_group_ratio": 0.5 - 0.125 * r + 0.0625 * seed}}
+                {
+                    "advantages": {
+                        "flat_group_ratio": 0.5 - 0.125 * r + 0.0625 * seed,
+                        "outcome_flat_group_ratio": 0.75 - 0.125 * r,
+                    }
+                }
             )
         # start, every eval_every-th round but the last (halfway from start to final), final
         every = config.eval_every
@@ -164,6 +169,7 @@ def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
     assert by_arm["sdar@0.1"]["final"] == pytest.approx(FINAL["sdar"] + 0.1 + 0.03125 / 2)
     # flat-group ratio of the last round (1): 0.375 + 0.0625 * seed, mean over seeds 0, 1
     assert by_arm["grpo"]["flat groups"] == pytest.approx(0.40625)
+    assert by_arm["grpo"]["outcome-flat groups"] == pytest.approx(0.625)
     diffs = {d["comparison"]: d["difference"] for d in result.differences}
     assert diffs["grpo_opsd - grpo"] == pytest.approx(0.125)
     assert diffs["opsd - grpo"] == pytest.approx(-0.25)
@@ -171,8 +177,8 @@ def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
     assert "| GRPO+OPSD (`grpo_opsd`) | 2 |" in text and "| OPSD (`opsd`) | 2 |" in text
     assert "| SDAR, coef 0.1 (`sdar@0.1`) | 2 |" in text
     # per round: held-out success (start at 0, final at 2), rollout success, flat-group ratio
-    assert "| grpo | 0 | 0.250 | 0.000 | 0.531 | - |" in text
-    assert "| grpo | 1 | - | 0.250 | 0.406 | - |" in text
+    assert "| grpo | 0 | 0.250 | 0.000 | 0.531 | 0.750 | - |" in text
+    assert "| grpo | 1 | - | 0.250 | 0.406 | 0.625 | - |" in text
 
     # per-round curve with a band over the two seeds
     (r0, r1) = result.curves["update/advantages/flat_group_ratio"]["sdar"]

@@ -116,6 +116,7 @@ def test_mixed_episodes_train_in_both_layouts(
     assert metrics["advantages/abs_mean"] > 0 and math.isfinite(metrics["entropy"])
     assert math.isfinite(metrics["teacher_student_gap_std"])
     assert metrics["advantages/flat_group_ratio"] == 0.0  # the penalty ranks the lost episodes
+    assert metrics["advantages/outcome_flat_group_ratio"] == 1.0  # but no group has a win
     # every episode is lost (reward 0): without the penalty every group is flat, no policy gradient
     unpenalised = sdar_update(
         tiny_model_dir, scored, tmp_path / "unpenalised",

@@ -33,6 +33,7 @@ CURVE_METRICS = (
     "eval/success/all",
     "rollout/success_rate",
     "update/advantages/flat_group_ratio",
+    "update/advantages/outcome_flat_group_ratio",
     "update/sdar/gate_mean",
     "update/sdar/gate_active_ratio",
     "teacher/gap_decisive/won_mean",
@@ -42,6 +43,7 @@ CURVE_METRICS = (
 # the table's per-round columns: the last round's value, mean over seeds
 LAST_COLUMNS = {
     "flat groups": "update/advantages/flat_group_ratio",
+    "outcome-flat groups": "update/advantages/outcome_flat_group_ratio",
     "gate mean": "update/sdar/gate_mean",
     "gate > 0.5": "update/sdar/gate_active_ratio",
     "decisive gap won": "teacher/gap_decisive/won_mean",
@@ -254,8 +256,10 @@ def markdown_table(
         "",
         "Means over seeds with Student-t 95% intervals (none for one seed); success is held-out, "
         "on the same games with the same decoding and seeds for every run (the run's eval "
-        "config). The other columns are the last round's: the share of groups whose rewards "
-        "were all equal (no GRPO signal), the gate's mean and share > 0.5, and the teacher - "
+        "config). The other columns are the last round's: the share of groups whose scores "
+        "were all equal, invalid-action penalties included (no GRPO signal), and of groups whose "
+        "outcomes were (all won or all lost: no signal from the outcome, only from penalties), "
+        "the gate's mean and share > 0.5, and the teacher - "
         "student gap on decisive tokens (naming an object or receptacle) of won and lost "
         "episodes, with the share of lost episodes holding a decisive token the teacher "
         "endorses by >= 1 nat; '-' where the arm has no teacher.",

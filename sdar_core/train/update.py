@@ -360,6 +360,16 @@ def episode_level_rewards(rows, episodes: list[str], *, invalid_action_penalty: 
     )
 
 
+def outcome_flat_group_ratio(group_ids, episode_rewards) -> float:
+    """Share of groups whose episodes all ended with the same reward (all won or all lost): the
+    outcome gives GRPO no signal there, whatever the invalid-action penalty adds (the
+    advantages' own `flat_group_ratio` counts a group flat only when the penalties tie too)."""
+    rewards: dict[Any, set[float]] = {}
+    for group, reward in zip(group_ids, episode_rewards, strict=True):
+        rewards.setdefault(group, set()).add(float(reward))
+    return sum(len(r) == 1 for r in rewards.values()) / len(rewards) if rewards else 0.0
+
+
 def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, float]]:
     """Samples with response_mask, old/teacher log-probs and token advantages."""
     episodes = [f"{g}/{m}" for g, m in zip(rows["group_id"], rows["member"], strict=True)]
@@ -389,6 +399,9 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
         samples.append(Sample(list(rows["prompt_ids"][i]), list(rows["response_ids"][i]), columns))
     metrics["reward/mean"] = float(rewards.mean())
     metrics["reward/episode_mean"] = float(per_episode.mean())
+    metrics["advantages/outcome_flat_group_ratio"] = outcome_flat_group_ratio(
+        rows["group_id"], rows["episode_reward"]
+    )
     return samples, metrics
 
 
