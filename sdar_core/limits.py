@@ -66,6 +66,7 @@ LIMITS: dict[str, int] = {
     "max_steps": 1_000,
     "history_length": 1_000,
     "think_words": 100_000,
+    "skill_detours": 1_000,
     "k": 100,
     "skills_k": 100,
     "topk": 50,

@@ -249,7 +249,7 @@ class SFTConfig(TrainConfig):
     )
     skills_k: Count = Field(default=1, description="task-specific skills retrieved per episode")
     include_general: bool = Field(default=True, description="add the general skills first")
-    skill_detours: int = Field(
+    skill_detours: Count = Field(
         default=0,
         description="in an episode with skills, the expert's first 0..n moves (a seeded draw "
         "per episode) go to random receptacles other than the one the skills name and are not "
