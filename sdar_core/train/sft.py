@@ -180,10 +180,10 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
         ]
         own = {t: _game_conventions(Path(games_dir), config.split, t) for t in tasks}
         by_task = dict(zip(tasks, skilled, strict=True))
-        detours = [
-            _detours(config.seed, episode_pass, t, config.skill_detours) if s else 0
+        detours = {  # untrained first moves of each episode with skills
+            t: _detours(config.seed, episode_pass, t, config.skill_detours) if s else 0
             for s, t in zip(skilled, tasks, strict=True)
-        ]
+        }
 
         def homes_for(record):
             task = record.info["task_id"]
@@ -191,10 +191,9 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
                 return None
             return own[task]["homes"] if own[task] is not None else homes
 
-        def detours_for(record):
-            return detours[tasks.index(record.info["task_id"])]
-
-        policy = _make_expert(config, episode_pass, homes_for, detours_for)
+        policy = _make_expert(
+            config, episode_pass, homes_for, lambda record: detours[record.info["task_id"]]
+        )
         records = env.reset(task_ids=tasks)
         skills = {  # a game's own skill, or one retrieval with its task sentence as the query
             slot: [own[tasks[slot]]["skill"]]
@@ -215,7 +214,7 @@ def _expert_pass(games_dir, config: SFTConfig, episode_pass: int, skills_index, 
             prompts = env.prompts()
             texts = [shorten_think(t, config.think_words) for t in policy(records)]
             for slot, messages in enumerate(prompts):
-                if messages is None or records[slot].info["step"] < detours[slot]:
+                if messages is None or records[slot].info["step"] < detours[tasks[slot]]:
                     continue  # done, or a detour: played, not trained on
                 if slot in skills:
                     messages = messages_with_skills(messages, skills[slot], default_system=None)

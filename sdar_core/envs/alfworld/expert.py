@@ -149,7 +149,7 @@ class ExpertAgent:
             if recep not in (self.location, self.placed_in) and any(map(self._wanted, objects)):
                 why = f"I saw a {target} at the {recep} earlier; I go back there."
                 return why, f"go to {recep}"
-        home = (self.homes or {}).get(target or "")
+        home = self._home()
         home_ahead = any(kind_of(r) == home and r not in self.visited for r in self.receptacles)
         if (
             self.location is not None
@@ -167,7 +167,7 @@ class ExpertAgent:
             self.visited = {self.location} if self.location else set()
             unvisited = [r for r in self.receptacles if r not in self.visited] or self.receptacles
         target = self.goal["object"] or ""
-        home = (self.homes or {}).get(target)
+        home = self._home()
         at_home = [r for r in unvisited if kind_of(r) == home]
         if at_home:
             return f"The skills say a {target} is kept on the {home}; I go there.", (
@@ -183,8 +183,12 @@ class ExpertAgent:
             best = ties[int(self.rng.integers(len(ties)))]
         return f"{why}; the {best} is unexplored, so I check it.", f"go to {best}"
 
+    def _home(self) -> str | None:
+        """The receptacle kind the skills name for the goal's object (None: no skills)."""
+        return (self.homes or {}).get(self.goal["object"] or "")
+
     def _detour(self) -> tuple[str, str] | None:
-        home = (self.homes or {}).get(self.goal["object"] or "")
+        home = self._home()
         away = [r for r in self.receptacles if kind_of(r) != home and r != self.location]
         if not away:
             return None
