@@ -5,7 +5,7 @@ Measures, on freshly generated games:
 - reset time for a batch of `--batch` episodes (load + reset of each game);
 - environment steps per second for that batch, stepping it with the expert (model text in,
   projection, engine step, prompt building for every live episode);
-each with and without the memoised parsers of `sdar_core.envs.alfworld.parse_cache` (side by
+each with and without the patches of `sdar_core.envs.alfworld.parse_cache` (side by
 side, cold caches, and checking that the episodes end the same), for a batch of distinct games
 and for a batch of groups (`--group` episodes per game, as GRPO rollouts play them).
 

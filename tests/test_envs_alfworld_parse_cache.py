@@ -74,3 +74,41 @@ def test_memoiser_computes_once_copies_out_and_evicts_least_recent():
     assert calls == [("a", False), ("a", True), ("b", False)]
     memo("a")
     assert calls[-1] == ("a", False) and len(calls) == 4
+
+
+def test_shared_sas_task_is_left_as_translated(alfworld_games_dir):
+    """pddl2sas's result is handed out without a copy (textworld only reads the SAS task): after
+    episodes played on it, the stored task pickles exactly as a fresh translation does."""
+    import json
+    import pickle
+
+    import fast_downward
+
+    game = sorted(alfworld_games_dir.rglob("game.tw-pddl"))[0]
+    _play([game], steps=8)
+    data = json.loads(game.read_text())
+    from textworld.envs.pddl.logic import GameLogic
+
+    domain = GameLogic(domain=data["pddl_domain"], grammar=data["grammar"]).domain
+    shared = fast_downward.pddl2sas(domain, data["pddl_problem"], verbose=False)
+    assert fast_downward.pddl2sas(domain, data["pddl_problem"], verbose=False) is shared
+    with parse_cache.uninstalled():
+        fresh = fast_downward.pddl2sas(domain, data["pddl_problem"], verbose=False)
+    assert pickle.dumps(shared) == pickle.dumps(fresh)
+
+
+def test_context_copy_gives_fresh_dicts_and_shares_their_values():
+    from textworld.envs.pddl import textgen
+
+    GameEngine().close()
+    info, var = object(), object()
+    context = {
+        "state": object(), "facts": [], "variables": {"o": info}, "mapping": {"p": var},
+        "entity_infos": {},
+    }  # fmt: skip
+    copied = textgen.copy_context(context)
+    copied["variables"]["r"] = object()  # what textgen's `query` does to a copy
+    copied["mapping"]["q"] = object()
+    assert context["variables"] == {"o": info} and context["mapping"] == {"p": var}
+    assert copied["variables"]["o"] is info and copied["mapping"]["p"] is var
+    assert copied["state"] is context["state"] and copied["entity_infos"] is context["entity_infos"]

@@ -386,17 +386,24 @@ def build_rl_samples(rows, algo: Algorithm) -> tuple[list[Sample], dict[str, flo
         norm_by_std=algo.norm_by_std,
         stats_over=algo.stats_over,
     )
+    names = ["prompt_ids", "response_ids", "response_mask", "old_logprobs"]
+    names += ["teacher_logprobs"] if algo.needs_teacher else []
+    # each column read once: a Dataset's row look-up (`rows[name][i]`) deep-copies its
+    # features, ~2 ms a time, 4 s of a 443-sample update
+    column = {name: list(rows[name]) for name in names}
     samples = []
-    for i in range(len(rows["response_ids"])):
-        mask = [float(m) for m in rows["response_mask"][i]]
+    for i, mask in enumerate(column["response_mask"]):
+        mask = [float(m) for m in mask]
         columns = {
             "response_mask": mask,
-            "old_logprobs": list(rows["old_logprobs"][i]),
+            "old_logprobs": list(column["old_logprobs"][i]),
             "advantages": [float(advantages[i]) * m for m in mask],
         }
         if algo.needs_teacher:
-            columns["teacher_logprobs"] = list(rows["teacher_logprobs"][i])
-        samples.append(Sample(list(rows["prompt_ids"][i]), list(rows["response_ids"][i]), columns))
+            columns["teacher_logprobs"] = list(column["teacher_logprobs"][i])
+        samples.append(
+            Sample(list(column["prompt_ids"][i]), list(column["response_ids"][i]), columns)
+        )
     metrics["reward/mean"] = float(rewards.mean())
     metrics["reward/episode_mean"] = float(per_episode.mean())
     metrics["advantages/outcome_flat_group_ratio"] = outcome_flat_group_ratio(
