@@ -16,7 +16,7 @@ PIPELINE_YAML ?= sdar-$(ALGORITHM)-r$(ROUNDS).yaml
 RECIPES := $(filter-out %.chain.json,$(wildcard pipelines/recipes/*.json))  # not the chains' manifests
 
 .PHONY: help install lock lock-gpu test test-fast test-gpu-lock lint bench-logprobs clean run compile \
-	recipes local-run smollm2-run
+	recipes local-run smollm2-run replicate replicate-miniature2
 # The GPU lock's transformers stack, installed beside the CPU venv (not into it) for test-gpu-lock
 GPU_LOCK_OVERLAY := .cache/gpu-lock-transformers
 GPU_LOCK_PACKAGES := ^(transformers|tokenizers|huggingface_hub|safetensors)==
@@ -87,6 +87,10 @@ smollm2-run: $(SMOLLM2_STAMP) ## SmolLM2 from its GGUF: LoRA warm start, LoRA RL
 
 replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD, SDAR and OPSD x 3 seeds here (kfp.local) and print the tables
 	$(BIN)/sdar replicate $(REPLICATE_ARGS)
+
+replicate-miniature2: $(STAMP) ## The four arms x 5 seeds x 6 rounds on the second miniature (several hours on 2 cores; finished runs are reused)
+	$(BIN)/sdar replicate --config pipelines/runs/miniature2-replicate.json --seeds 0,1,2,3,4 \
+		--out-dir runs/replicate-miniature2 $(REPLICATE_ARGS)
 
 compile: $(STAMP) ## Compile the pipeline to $(PIPELINE_YAML) (ALGORITHM=sdar ROUNDS=2 PROFILE=cluster)
 	$(BIN)/sdar compile $(PIPELINE_YAML) --algorithm $(ALGORITHM) --rounds $(ROUNDS) --profile $(PROFILE)
