@@ -30,7 +30,7 @@ one game 1.16 -> 0.13 s (8.7x); a step 102 -> 8.6 ms (12x). With the first two p
 model, 443 steps) took 33.5 s; with all of them 14.7 s, the same trajectories byte for byte.
 tests/test_envs_alfworld_parse_cache.py plays episodes with and without the patches and checks
 every observation and admissible list is identical, and that the shared SAS task is unchanged
-by play; the rollouts' trajectory file is byte-identical with and without them.
+by play.
 
 The patch is process-wide and idempotent; `uninstalled()` restores the originals for a block (for
 that test). If a textworld or fast_downward release moves a function, `install` leaves it alone
