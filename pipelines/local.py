@@ -56,6 +56,7 @@ from pipelines.sdar_pipeline import (
     used_stage_configs,
 )
 from pipelines.task_failures import StageFailed, stopping_at_failures
+from pipelines.warm_tasks import warm_tasks
 from sdar_core.run import RunConfig, prepare_inputs, stage_config_json, success_table
 from sdar_core.run.identity import input_identity
 from sdar_core.run.interrupt import closing_mlflow_run
@@ -238,6 +239,7 @@ def _run_local(config: RunConfig) -> LocalRunResult:
             _quiet(log_path, n_tasks),
             verified_cache(labels),  # a damaged cached output is run again
             stopping_at_failures(log_path),
+            warm_tasks(log_path) if config.warm_tasks else contextlib.nullcontext(),
         ):
             run_id, final_checkpoint = _run_chain(chunks, pipelines, run_name, arguments)
     except StageFailed:

@@ -1,7 +1,7 @@
 """A small end-to-end embedded run (tiny model, five games, R = 2) under kfp.local, and the MLflow
 run it leaves: parameters once, every stage's metrics with step = round, durations, the
 evaluation JSONs and plots; then `sdar compare` on it. About 2-3 minutes on 2 CPU cores (each
-of the 12 tasks is a fresh Python process that imports torch, transformers and mlflow)."""
+of the 12 tasks runs in a process forked from a warm server: pipelines/warm_tasks.py)."""
 
 import json
 from pathlib import Path

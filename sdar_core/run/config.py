@@ -312,6 +312,12 @@ class RunConfig(BaseModel):
         description="reuse the finished stages of an earlier run of the same settings in out_dir "
         "(and its MLflow run); False: a new MLflow run in which every stage runs",
     )
+    warm_tasks: bool = Field(
+        default=True,
+        description="run each pipeline task in a process forked from one that imported torch, "
+        "transformers and sdar_core once (pipelines/warm_tasks.py); False: a fresh Python per "
+        "task, as kfp.local starts them (~7 s of imports each)",
+    )
     index: IndexConfig = IndexConfig()
     sft: SFTConfig = SFTConfig(n_tasks=6, max_steps=20)
     rollout: RolloutConfig = RolloutConfig(n_tasks=4, group_size=4, max_steps=6, max_new_tokens=16)
