@@ -7,9 +7,12 @@ store (`RunStore`: sqlite3 on a local store, an MlflowClient otherwise; a stage 
 through `Tracking.stage` also freezes the garbage collector at exit). Part 1 times exactly that,
 per stage, in fresh interpreters from start to exit (median of `--repeats`), and names the heavy
 packages that were imported by then.
-Part 2 (`--pipeline`) runs a small embedded pipeline (vanilla on ALFWorld: start tracking, two
-importers, index, one evaluation; tiny model, 2 games) and prints the runner overhead per task
-as `sdar run` reports it: (pipeline wall time - time inside the stages) / tasks.
+Part 2 (`--pipeline`) runs a small embedded pipeline (SDAR on ALFWorld, one round: tracking,
+index, rollouts, teacher, update, two evaluations; tiny model, 2 games) twice, side by side: each
+task in a fresh interpreter (`warm_tasks=False`, as kfp.local starts them) and forked from a warm
+server (pipelines/warm_tasks.py, the default), and prints for each the pipeline's wall time and
+the runner overhead per task as `sdar run` reports it: (pipeline wall time - time inside the
+stages) / tasks.
 
 Usage:  python benchmarks/stage_overhead.py [--repeats 3] [--pipeline]
 """
@@ -59,20 +62,27 @@ def time_imports(stage: str, db: Path, repeats: int) -> tuple[float, str]:
     return statistics.median(times), loaded
 
 
-def pipeline_overhead(out: Path) -> tuple[float, int]:
+def pipeline_overhead(out: Path, warm_tasks: bool) -> tuple[float, float, int]:
+    """Wall time of the pipeline, runner overhead per task, tasks."""
     from pipelines.local import run_local
     from sdar_core.evaluation import EvalConfig
+    from sdar_core.rollout import RolloutConfig
     from sdar_core.run import RunConfig
 
     config = RunConfig(
         out_dir=out,
-        algorithm="vanilla",
-        n_train_games=4,
+        algorithm="sdar",
+        rounds=1,
+        n_train_games=2,
         n_valid_games=2,
+        rollout=RolloutConfig(
+            n_tasks=1, group_size=2, max_steps=2, max_new_tokens=8, show_progress=False
+        ),
         eval=EvalConfig(max_steps=2, max_new_tokens=8, show_progress=False),
+        warm_tasks=warm_tasks,
     )
     result = run_local(config)
-    return result.overhead_per_task, result.n_tasks
+    return result.pipeline_seconds, result.overhead_per_task, result.n_tasks
 
 
 def main() -> None:
@@ -91,8 +101,16 @@ def main() -> None:
             seconds, loaded = time_imports(stage, db.resolve(), args.repeats)
             print(f"  {stage:18s} {seconds:5.2f} s   {loaded or '-'}")
         if args.pipeline:
-            overhead, n_tasks = pipeline_overhead(Path(tmp) / "run")
-            print(f"embedded pipeline: {overhead:.2f} s runner overhead per task ({n_tasks} tasks)")
+            walls = {}
+            for warm in (False, True):
+                name = "warm tasks" if warm else "fresh tasks"
+                wall, overhead, n_tasks = pipeline_overhead(Path(tmp) / name.split()[0], warm)
+                walls[warm] = wall
+                print(
+                    f"embedded pipeline, {name}: {wall:.1f} s, {overhead:.2f} s runner overhead "
+                    f"per task ({n_tasks} tasks)"
+                )
+            print(f"fresh / warm wall time: {walls[False] / walls[True]:.2f}x")
 
 
 if __name__ == "__main__":

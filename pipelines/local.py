@@ -188,14 +188,21 @@ def _task_dirs(pipeline_root: Path) -> set[Path]:
     return {task for run in runs for task in run.iterdir() if task.is_dir()}
 
 
-def run_local(config: RunConfig) -> LocalRunResult:
+def run_local(config: RunConfig, *, beside_others: bool = False) -> LocalRunResult:
     """Set up the inputs and run (or resume) the pipeline under kfp.local (module docstring),
-    holding the out-dir's lock: a second run there is refused (sdar_core.run.lock)."""
+    holding the out-dir's lock: a second run there is refused (sdar_core.run.lock).
+
+    `beside_others`: this run is one of several that a parent process runs at once in the
+    out-dir (`sdar replicate --workers`, pipelines/run_worker.py); the parent holds the lock and
+    cleaned the pipeline root, so this run does neither (another run's task under way looks
+    unfinished)."""
+    if beside_others:
+        return _run_local(config, clean=False)
     with out_dir_lock(config.out_dir):
-        return _run_local(config)
+        return _run_local(config, clean=True)
 
 
-def _run_local(config: RunConfig) -> LocalRunResult:
+def _run_local(config: RunConfig, *, clean: bool) -> LocalRunResult:
     from kfp import local
 
     from sdar_core.tracking.store import client, end_runs_named, finish_run, run_store
@@ -228,7 +235,8 @@ def _run_local(config: RunConfig) -> LocalRunResult:
     log_path = config.out_dir.resolve() / "logs" / f"{run_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"set-up {setup_seconds:.0f} s; task logs: {log_path}", flush=True)
-    remove_unfinished(prepared.pipeline_root)  # what killed attempts left: never reused
+    if clean:
+        remove_unfinished(prepared.pipeline_root)  # what killed attempts left: never reused
     before = _task_dirs(prepared.pipeline_root)
     started, started_ms = time.perf_counter(), int(time.time() * 1000)
     labels = {k: v for pipeline in pipelines for k, v in task_labels(pipeline).items()}

@@ -1,7 +1,7 @@
 """Warm task processes for the embedded run.
 
 kfp.local's subprocess runner starts a fresh `python -m kfp.dsl.executor_main` for every task,
-and each one spends ~7 s importing torch, transformers, datasets and MLflow before its stage
+and each one spends seconds importing torch, transformers and datasets before its stage
 starts: about a quarter of a miniature run's wall time on 2 cores. Inside `warm_tasks(...)`, a
 server process imports those once and forks one child per task instead. The child does what
 kfp.local's command does: the component's source goes to a fresh temp folder as
@@ -39,12 +39,12 @@ from pathlib import Path
 
 __all__ = ["IMPORTS", "run_task", "task_source", "warm_tasks"]
 
-# what the stages import; each costs seconds in a fresh process (sdar_core.train alone ~7 s)
+# what the stages import (benchmarks/stage_overhead.py); on a local store they do not import
+# mlflow (sdar_core/tracking), a child that needs it imports it itself
 IMPORTS = (
     "torch",
     "transformers",
     "datasets",
-    "mlflow",
     "kfp.dsl.executor",  # not executor_main itself: the child runs it as __main__
     "sdar_core.run.stages",
     "sdar_core.rollout",

@@ -64,6 +64,14 @@ def replicate(
         Path | None,
         typer.Option(help="RunConfig JSON file with the shared settings (flags override it)"),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="training runs at a time, each in a process of its own with an equal share of "
+            "the cores as torch threads",
+        ),
+    ] = 1,
 ) -> None:
     """Run GRPO, GRPO+OPSD, SDAR and OPSD for several seeds from one warm start through the
     pipeline (kfp.local); write the tables, per-round curves, plots and an MLflow parent run
@@ -96,6 +104,7 @@ def replicate(
             seeds=_numbers(seeds, "--seeds", int, "0,1,2"),
             level=level,
             on_run=typer.echo,
+            workers=workers,
         )
     typer.echo((result.out_dir / "replicate.md").read_text())
     typer.echo(

@@ -3,6 +3,7 @@ arm/seed runs become children of one MLflow parent run holding the curves, and t
 the arms as the paper does. No pipeline runs here (the runner is injected)."""
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,8 @@ def test_replicate_refuses_repeated_seeds(tmp_path):
         replicate(RunConfig(out_dir=tmp_path), runner=FakeRunner(), seeds=(1, 1))
 
 
-def test_a_failing_run_ends_the_parent_failed(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_run_ends_the_parent_failed(tmp_path, workers):
     runner = FakeRunner()
 
     def failing(config):
@@ -222,7 +224,9 @@ def test_a_failing_run_ends_the_parent_failed(tmp_path):
 
     base = RunConfig(out_dir=tmp_path, rounds=1)
     with pytest.raises(RuntimeError, match="sdar run broke"):
-        replicate(base, runner=failing, arms=arms_for(("grpo", "sdar")), seeds=(0,))
+        replicate(
+            base, runner=failing, arms=arms_for(("grpo", "sdar")), seeds=(0,), workers=workers
+        )
     mlflow_client = client(base.resolved_tracking_uri())
     experiment = mlflow_client.get_experiment_by_name(base.experiment)
     (parent,) = mlflow_client.search_runs(
@@ -285,3 +289,33 @@ def test_the_wall_time_by_phase_comes_from_the_stage_records(tmp_path):
     assert "| sdar (3 seeds) | 3 | 0 | 0 | 24 | 12 | 48 | 6 | 9 | 102 |" in text
     saved = json.loads((result.out_dir / "replicate.json").read_text())
     assert saved["phases"]["arms"]["grpo"]["update"] == 48.0
+
+
+def test_runs_go_workers_at_a_time_and_the_tables_keep_their_order(tmp_path):
+    arms = arms_for(("grpo", "sdar"))
+    quiet = {"arms": arms, "seeds": (0, 1), "on_run": lambda line: None}
+    serial = replicate(
+        RunConfig(out_dir=tmp_path / "serial", rounds=1), runner=FakeRunner(), **quiet
+    )
+
+    fake, one_at_a_time = FakeRunner(), threading.Lock()
+    two_under_way = threading.Barrier(2, timeout=60)
+
+    def runner(config):
+        if not config.warm_start:
+            two_under_way.wait()  # BrokenBarrierError unless two training runs go at once
+        with one_at_a_time:  # the fake itself is not thread-safe
+            return fake(config)
+
+    base = RunConfig(out_dir=tmp_path / "parallel", rounds=1)
+    together = replicate(base, runner=runner, workers=2, **quiet)
+    assert [(r.arm, r.seed) for r in together.runs] == [(r.arm, r.seed) for r in serial.runs]
+    assert [(r.final, r.histories) for r in together.runs] == [
+        (r.final, r.histories) for r in serial.runs
+    ]
+    assert together.rows == serial.rows and together.differences == serial.differences
+    text = (together.out_dir / "replicate.md").read_text()
+    assert "The training runs went 2 at a time" in text
+    assert "at a time" not in (serial.out_dir / "replicate.md").read_text()
+    with pytest.raises(ConfigError, match="workers must be at least 1"):
+        replicate(base, runner=runner, workers=0, **quiet)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -186,14 +187,19 @@ def replicate(
     level: float = 0.8,
     on_run: Callable[[str], None] = print,
     clock: Callable[[], float] = time.perf_counter,
+    workers: int = 1,
 ) -> ReplicateResult:
     """Run the replication (module docstring) with `base`'s settings; `level` is the held-out
-    success whose first round each arm's seeds report; `clock` measures the wall times."""
+    success whose first round each arm's seeds report; `clock` measures the wall times; with
+    `workers` > 1, that many training runs at a time (the runner must allow it: each of its
+    calls runs in a thread of its own), in the same order in the tables."""
     arms = list(arms if arms is not None else arms_for())
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
     if len({a.label for a in arms}) != len(arms) or not arms:
         raise ConfigError(f"arms must be distinct and at least one, got {[a.label for a in arms]}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
     started = clock()
     # the ceiling (base's setting: by default on for the miniature worlds' teacher presets) is
     # evaluated once, on the warm start; the training runs start from that checkpoint
@@ -219,15 +225,22 @@ def replicate(
         store = run_store(tracking_uri)
         store.set_tags(warm_result.run_id, {PARENT_TAG: parent})
         warm_figures = _warm_start_figures(store, warm_result.run_id)
-        runs: list[RunOutcome] = []
-        for seed in seeds:
-            for arm in arms:
-                on_run(f"{arm.label}, seed {seed}: {base.rounds} rounds from the warm start")
-                runs.append(_train(runner, trained, arm, seed, checkpoint, parent, clock))
-                last = runs[-1]
-                on_run(f"  start {last.start:.3f} -> final {last.final:.3f} ({last.seconds:.0f} s)")
+        jobs = [(seed, arm) for seed in seeds for arm in arms]
+
+        def train(job: tuple[int, Arm]) -> RunOutcome:
+            seed, arm = job
+            on_run(f"{arm.label}, seed {seed}: {base.rounds} rounds from the warm start")
+            done = _train(runner, trained, arm, seed, checkpoint, parent, clock)
+            name = f"{arm.label}, seed {seed}: " if workers > 1 else ""  # lines interleave
+            on_run(
+                f"  {name}start {done.start:.3f} -> final {done.final:.3f} ({done.seconds:.0f} s)"
+            )
+            return done
+
+        runs = _map(train, jobs, workers)
         seconds["training_runs"] = clock() - started - seconds["warm_start"]
         seconds["total"] = seconds["warm_start"] + seconds["training_runs"]  # reports excluded
+        seconds["workers"] = workers
         phases = phase_times(warm_phases, runs, [a.label for a in arms])
         result = _report(
             base, arms, seeds, runs, tracking_uri, warm_figures, parent, level, seconds, phases
@@ -240,6 +253,20 @@ def replicate(
         finish_run(tracking_uri, parent, status="KILLED" if stopped else "FAILED")
         raise
     return result
+
+
+def _map(function: Callable[[Any], RunOutcome], jobs: list, workers: int) -> list[RunOutcome]:
+    """`function` over `jobs` in order, `workers` at a time. A failure (or Ctrl-C) cancels the
+    jobs not yet started and raises at once; the runner stops those under way (it is the one
+    that started their processes)."""
+    if workers == 1:
+        return [function(job) for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replicate-run")
+    try:
+        futures = [pool.submit(function, job) for job in jobs]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _report(
@@ -272,6 +299,13 @@ def _report(
     seed_counts = {arm: sum(r.arm == arm for r in runs) for arm in labels}
     text = markdown_table(table, paired, reached, title=title, series=series)
     text += "\n".join(["", *warm_lines(warm), "", *phase_lines(phases, seed_counts), ""])
+    if seconds.get("workers", 1) > 1:  # the rows add up each run's own wall time
+        text += (
+            f"\nThe training runs went {seconds['workers']:.0f} at a time: each row sums its runs' "
+            f"own wall times; the replicate took {seconds['total']:.0f} s of wall time in all "
+            f"(warm start {seconds['warm_start']:.0f} s, training runs "
+            f"{seconds['training_runs']:.0f} s).\n"
+        )
     files = [
         write_text_atomic(out / "replicate.md", text),
         write_text_atomic(out / "replicate.json", json.dumps(dump, indent=1, default=str)),
