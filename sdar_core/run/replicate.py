@@ -21,6 +21,11 @@ phase (replicate_phases: set-up, index, warm start, rollouts, teacher, update, e
 runner overhead) for the warm start and per arm, summed over seeds, from the stage durations
 each run logged into MLflow.
 
+With `workers` > 1 the training runs go that many at a time (one thread each here, calling the
+runner; pipelines.replicate gives each its own process), finishing in any order but reported in
+the seed/arm order; the phase rows then add up each run's own wall time, and the tables say how
+long the whole replicate took.
+
 The seeds therefore vary the RL part only, not the warm start: the spread between seeds is the
 spread of RL from one start. Nothing is tuned on the evaluation games: the settings are fixed
 before the first run, and the tables report whatever the runs give.
