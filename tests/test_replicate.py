@@ -104,7 +104,9 @@ class FakeRunner:
         steps = [n for n in range(1, config.rounds) if every and n % every == 0]
         for n in [0, *steps, config.rounds]:
             value = 0.25 + (final - 0.25) * n / config.rounds
-            StageTracker(uri, run_id, stage="eval", round=n).log({"success": {"all": value}})
+            StageTracker(uri, run_id, stage="eval", round=n).log(
+                {"success": {"all": value}, "invalid_action_rate": 0.125 * n}
+            )
         client(uri).set_terminated(run_id)
         stages = {
             stage: seconds * (2 + len(steps) if stage == "eval" else config.rounds)
@@ -178,8 +180,9 @@ def test_each_arm_runs_its_own_preset_and_settings(tmp_path):
     assert "| GRPO+OPSD (`grpo_opsd`) | 2 |" in text and "| OPSD (`opsd`) | 2 |" in text
     assert "| SDAR, coef 0.1 (`sdar@0.1`) | 2 |" in text
     # per round: held-out success (start at 0, final at 2), rollout success, flat-group ratio
-    assert "| grpo | 0 | 0.250 | 0.000 | 0.531 | 0.750 | - |" in text
-    assert "| grpo | 1 | - | 0.250 | 0.406 | 0.625 | - |" in text
+    assert "| grpo | 0 | 0.250 | 0.000 | 0.000 | 0.531 | 0.750 | - |" in text
+    assert "| grpo | 1 | - | 0.250 | - | 0.406 | 0.625 | - |" in text
+    assert by_arm["grpo"]["held-out invalid actions"] == 0.25  # the final evaluation's (round 2)
 
     # per-round curve with a band over the two seeds
     (r0, r1) = result.curves["update/advantages/flat_group_ratio"]["sdar"]

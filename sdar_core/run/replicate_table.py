@@ -31,6 +31,7 @@ __all__ = [
 # per-round series the replicate reports (step = round; eval: the checkpoints evaluated)
 CURVE_METRICS = (
     "eval/success/all",
+    "eval/invalid_action_rate",
     "rollout/success_rate",
     "update/advantages/flat_group_ratio",
     "update/advantages/outcome_flat_group_ratio",
@@ -42,6 +43,8 @@ CURVE_METRICS = (
 )
 # the table's per-round columns: the last round's value, mean over seeds
 LAST_COLUMNS = {
+    # a policy that collapses into invalid actions shows here before its success falls
+    "held-out invalid actions": "eval/invalid_action_rate",
     "flat groups": "update/advantages/flat_group_ratio",
     "outcome-flat groups": "update/advantages/outcome_flat_group_ratio",
     "gate mean": "update/sdar/gate_mean",
@@ -256,7 +259,8 @@ def markdown_table(
         "",
         "Means over seeds with Student-t 95% intervals (none for one seed); success is held-out, "
         "on the same games with the same decoding and seeds for every run (the run's eval "
-        "config). The other columns are the last round's: the share of groups whose scores "
+        "config). The other columns are the last round's: the share of held-out actions the "
+        "environment refused, the share of groups whose scores "
         "were all equal, invalid-action penalties included (no GRPO signal), and of groups whose "
         "outcomes were (all won or all lost: no signal from the outcome, only from penalties), "
         "the gate's mean and share > 0.5, and the teacher - "
