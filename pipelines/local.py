@@ -3,7 +3,9 @@ Kubernetes (`make run`, `sdar run`).
 
 Set-up happens here in the parent process (tiny model, games, MLflow store and experiment;
 sdar_core.run.prepare), then `kfp.local.init(SubprocessRunner(use_venv=False))` runs each task as
-a subprocess of this Python, which has sdar_core and kfp installed (DESIGN.md §4). The "local"
+a subprocess of this Python, which has sdar_core and kfp installed (DESIGN.md §4); with
+`RunConfig.warm_tasks` (the default) that subprocess is forked from a server that imported torch,
+transformers and sdar_core once (pipelines/warm_tasks.py), not started fresh. The "local"
 profile is compiled (resources, images, secrets and PVCs are ignored by kfp.local anyway).
 While it runs, the terminal shows one line per stage and a progress bar; everything kfp.local
 prints goes to `<out_dir>/logs/<run name>.log` (sdar_core.tracking.console).
