@@ -28,6 +28,10 @@ task is reused its outputs are checked against their checksums, and a damaged on
 the folders that killed attempts left half written are removed first (pipelines/cache.py).
 `resume=False` (`sdar run --no-resume`) starts a new MLflow run in which every stage runs.
 `LocalRunResult.executed` lists the tasks that ran (the others came from the cache).
+An evaluation that an earlier run in the out-dir already computed on the same inputs (the start
+checkpoint that the runs of a replicate share) is reused from `<out_dir>/eval_memo`
+(sdar_core/evaluation/memo.py; the environment's `SDAR_EVAL_MEMO` wins, empty turns it off);
+`resume=False` recomputes it too.
 
 Chaining (`sdar run --rounds-per-run K`, RunConfig.rounds_per_run): the rounds run as the chunks a
 cluster run is compiled into (pipelines/sdar_pipeline.py: chained runs), one kfp.local pipeline
@@ -250,6 +254,7 @@ def _run_local(config: RunConfig, *, clean: bool) -> LocalRunResult:
             verified_cache(labels),  # a damaged cached output is run again
             stopping_at_failures(log_path),
             warm_tasks(log_path) if config.warm_tasks else contextlib.nullcontext(),
+            _evaluation_memo(config.out_dir.resolve() / "eval_memo" if config.resume else None),
         ):
             run_id, final_checkpoint = _run_chain(chunks, pipelines, run_name, arguments)
     except StageFailed:
@@ -304,6 +309,21 @@ def _run_chain(
             "start_model_uri": task.outputs["start_model"].path,
         }
     return task.outputs["run_id"], Path(checkpoint)
+
+
+@contextlib.contextmanager
+def _evaluation_memo(folder: Path | None) -> Iterator[None]:
+    """The tasks' `SDAR_EVAL_MEMO`: `folder` (None: off), unless the environment sets it."""
+    from sdar_core.evaluation.memo import MEMO_ENV
+
+    if MEMO_ENV in os.environ:
+        yield
+        return
+    os.environ[MEMO_ENV] = "" if folder is None else str(folder)
+    try:
+        yield
+    finally:
+        os.environ.pop(MEMO_ENV, None)
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ IMPORTS = (
     "torch",
     "transformers",
     "datasets",
+    "deepspeed",  # an update's save_pretrained imports it through accelerate (~2-3 s a task)
     "kfp.dsl.executor",  # not executor_main itself: the child runs it as __main__
     "sdar_core.run.stages",
     "sdar_core.rollout",

@@ -1,6 +1,9 @@
 """`sdar replicate` with two worker processes through the real pipeline (kfp.local): two training
 runs in one out-dir at once, each in its own process (pipelines/run_worker.py), children of one
-MLflow parent run, with their console output kept per run. A few minutes on 2 cores."""
+MLflow parent run, with their console output kept per run; both reuse the warm start's
+evaluation of their start checkpoint (sdar_core/evaluation/memo.py). A few minutes on 2 cores."""
+
+import json
 
 import pytest
 from conftest import tiny_run_config
@@ -37,3 +40,15 @@ def test_two_training_runs_at_once(tmp_path, tiny_model_dir):
     assert outputs == [["grpo", "seed0"], ["grpo", "seed1"], ["vanilla", "seed0"]]  # + warm start
     assert any("grpo, seed 1: start" in line for line in lines)
     assert "went 2 at a time" in (result.out_dir / "replicate.md").read_text()
+    # the warm start evaluated the shared start checkpoint (and the base model); the runs each
+    # evaluated their final checkpoint and reused the start's: the stored one predates them
+    memo = {p: json.loads(p.read_text())["model_dir"] for p in (tmp_path / "eval_memo").iterdir()}
+    (start,) = [p for p, model in memo.items() if model.endswith("/warmstart-sft/checkpoint")]
+    assert sorted(model.removeprefix(str(tmp_path)).split("/")[-2] for model in memo.values()) == [
+        "", "sdar-update", "sdar-update", "warmstart-sft",
+    ]  # fmt: skip (the base model is <out-dir>/model)
+    for run_root in (tmp_path / "pipeline_root").glob("sdar-alfworld-grpo-*"):
+        started = (run_root / "start-tracking").stat().st_mtime_ns
+        assert start.stat().st_mtime_ns < started
+        reused = json.loads((run_root / "evaluate" / "results").read_text())
+        assert reused["episodes"] == json.loads(start.read_text())["episodes"]

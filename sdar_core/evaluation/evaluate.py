@@ -53,7 +53,7 @@ from sdar_core.evaluation.policies import ModelPolicy, load_eval_model
 from sdar_core.rollout.loop import load_student_skills, student_prompt
 from sdar_core.workers import blocks, resolve_workers, run_workers, split_evenly
 
-__all__ = ["eval_batches", "evaluate", "play_batches", "validation_tasks"]
+__all__ = ["eval_batches", "evaluate", "play_batches", "validation_tasks", "write_results"]
 
 
 def validation_tasks(env: Any, n_tasks: int | None) -> list[str]:
@@ -101,7 +101,7 @@ def evaluate(
         "metrics": metrics_fn(episodes, config.k),
         "episodes": episodes,
     }
-    _write_json(Path(out_path), results)
+    write_results(Path(out_path), results)
     return results
 
 
@@ -241,7 +241,8 @@ def _model_texts(env, actor: ModelPolicy, skills, chunk, run, turn, config) -> l
     return texts
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_results(path: Path, data: dict[str, Any]) -> None:
+    """Write an evaluation's results JSON to `path` (temp file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:

@@ -391,13 +391,16 @@ def evaluate_stage(
     (`eval_base/...`, `eval_ceiling/...`: eval_series), its JSON and plots (the final one also
     before vs after) and, after the final checkpoint, mark the MLflow run FINISHED."""
     from sdar_core.algos import get_algorithm
-    from sdar_core.evaluation import EvalConfig, evaluate
+    from sdar_core.evaluation import EvalConfig
+    from sdar_core.evaluation.memo import evaluate_memoized
 
     algo = get_algorithm(algorithm)
     sees_skills = algo.student_sees_skills or label == CEILING_LABEL
     config = parse_config(EvalConfig, config_json, student_sees_skills=sees_skills)
     with tracking.stage(eval_series(label), round) as tracker:
-        results = evaluate(model_dir, games_dir, out_path, config, skills_index_dir=index_dir)
+        results = evaluate_memoized(
+            model_dir, games_dir, out_path, config, skills_index_dir=index_dir
+        )
         flat = tracker.log(results["metrics"])
         from sdar_core.run.report import log_evaluation_artifacts
 
