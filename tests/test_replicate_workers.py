@@ -45,7 +45,10 @@ def test_two_training_runs_at_once(tmp_path, tiny_model_dir):
     memo = {p: json.loads(p.read_text())["model_dir"] for p in (tmp_path / "eval_memo").iterdir()}
     (start,) = [p for p, model in memo.items() if model.endswith("/warmstart-sft/checkpoint")]
     assert sorted(model.removeprefix(str(tmp_path)).split("/")[-2] for model in memo.values()) == [
-        "", "sdar-update", "sdar-update", "warmstart-sft",
+        "",
+        "sdar-update",
+        "sdar-update",
+        "warmstart-sft",
     ]  # fmt: skip (the base model is <out-dir>/model)
     for run_root in (tmp_path / "pipeline_root").glob("sdar-alfworld-grpo-*"):
         started = (run_root / "start-tracking").stat().st_mtime_ns
