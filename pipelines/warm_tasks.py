@@ -48,6 +48,8 @@ IMPORTS = (
     "deepspeed",  # an update's save_pretrained imports it through accelerate (~2-3 s a task)
     "kfp.dsl.executor",  # not executor_main itself: the child runs it as __main__
     "sdar_core.run.stages",
+    "sdar_core.envs.alfworld.env",  # TextWorld and ALFWorld's engine (~1.5 s a task otherwise)
+    "sdar_core.models.templates",
     "sdar_core.rollout",
     "sdar_core.teacher",
     "sdar_core.train",
