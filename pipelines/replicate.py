@@ -6,7 +6,8 @@ pipelines/, the command hands the runner in.
 
 With `workers` > 1, each pipeline run goes to a worker process of its own
 (pipelines/run_worker.py: kfp.local is one per process), `workers` at a time, each with an
-equal share of the cores as torch threads. This process holds the out-dir's lock (the command
+equal share of the cores as torch threads; the warm start, which runs before them and alone,
+gets every core. This process holds the out-dir's lock (the command
 takes it) and cleans the pipeline root once, before the first run; SIGTERM and SIGINT stop every
 worker and its tasks (their MLflow runs end KILLED) and the replicate's parent run ends KILLED.
 """
@@ -47,8 +48,9 @@ def replicate_local(
         return replicate(base, runner=run_local, arms=arms, seeds=seeds, level=level, on_run=on_run)
     remove_unfinished(base.out_dir.resolve() / "pipeline_root")
     runner = functools.partial(run_in_worker, threads=threads_per_worker(workers))
+    alone = functools.partial(run_in_worker, threads=threads_per_worker(1))
     with stopping_on_signals():
         return replicate(
             base, runner=runner, arms=arms, seeds=seeds, level=level, on_run=on_run,
-            workers=workers,
+            workers=workers, warm_runner=alone,
         )  # fmt: skip

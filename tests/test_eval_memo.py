@@ -43,14 +43,19 @@ def test_hit_equals_computed_results_with_this_calls_paths(
     assert second == fresh
     assert json.loads((tmp_path / "b.json").read_text()) == json.loads(json.dumps(fresh))
     assert first["model_dir"] == str(tiny_model_dir) and second["model_dir"] == str(copy)
-    assert len(list((tmp_path / "memo").iterdir())) == 1
+    (stored,) = (tmp_path / "memo").iterdir()
+    assert json.loads(stored.read_text())["inputs"] == memo.memo_inputs(config)
 
 
 def test_every_input_is_in_the_key(tiny_model_dir, alfworld_games_dir, tmp_path, monkeypatch):
     config = EvalConfig(**FAST)
-    key = memo.memo_key(tiny_model_dir, alfworld_games_dir, None, config)
-    assert key == memo.memo_key(tiny_model_dir, alfworld_games_dir, None, config)
-    assert key == memo.memo_key(
+
+    def key_of(model, games, index, config):
+        return memo.memo_key(model, games, index, memo.memo_inputs(config))
+
+    key = key_of(tiny_model_dir, alfworld_games_dir, None, config)
+    assert key == key_of(tiny_model_dir, alfworld_games_dir, None, config)
+    assert key == key_of(
         tiny_model_dir, alfworld_games_dir, None, config.model_copy(update={"workers": 1})
     )  # the result does not depend on workers
     model = tmp_path / "model"
@@ -62,17 +67,17 @@ def test_every_input_is_in_the_key(tiny_model_dir, alfworld_games_dir, tmp_path,
     shutil.copytree(alfworld_games_dir, games)
     (games / "extra.txt").write_text("x")
     changed = [
-        memo.memo_key(model, alfworld_games_dir, None, config),
-        memo.memo_key(tiny_model_dir, games, None, config),
-        memo.memo_key(tiny_model_dir, alfworld_games_dir, games, config),
-        memo.memo_key(
+        key_of(model, alfworld_games_dir, None, config),
+        key_of(tiny_model_dir, games, None, config),
+        key_of(tiny_model_dir, alfworld_games_dir, games, config),
+        key_of(
             tiny_model_dir, alfworld_games_dir, None, config.model_copy(update={"max_steps": 4})
         ),
     ]
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(threads + 1)
-        changed.append(memo.memo_key(tiny_model_dir, alfworld_games_dir, None, config))
+        changed.append(key_of(tiny_model_dir, alfworld_games_dir, None, config))
     finally:
         torch.set_num_threads(threads)
     assert len({key, *changed}) == len(changed) + 1

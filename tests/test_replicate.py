@@ -322,3 +322,22 @@ def test_runs_go_workers_at_a_time_and_the_tables_keep_their_order(tmp_path):
     assert "at a time" not in (serial.out_dir / "replicate.md").read_text()
     with pytest.raises(ConfigError, match="workers must be at least 1"):
         replicate(base, runner=runner, workers=0, **quiet)
+
+
+def test_the_warm_start_goes_to_its_own_runner(tmp_path):
+    warm_runs, trained = [], []
+    fake = FakeRunner()
+
+    def warm_runner(config):
+        warm_runs.append(config.warm_start)
+        return fake(config)
+
+    def runner(config):
+        trained.append(config.warm_start)
+        return fake(config)
+
+    replicate(
+        RunConfig(out_dir=tmp_path, rounds=1), runner=runner, warm_runner=warm_runner,
+        arms=arms_for(("grpo",)), seeds=(0, 1), on_run=lambda line: None, workers=2,
+    )  # fmt: skip
+    assert warm_runs == [True] and trained == [False, False]

@@ -1,7 +1,8 @@
 """`sdar replicate` with two worker processes through the real pipeline (kfp.local): two training
 runs in one out-dir at once, each in its own process (pipelines/run_worker.py), children of one
-MLflow parent run, with their console output kept per run; both reuse the warm start's
-evaluation of their start checkpoint (sdar_core/evaluation/memo.py). A few minutes on 2 cores."""
+MLflow parent run, with their console output kept per run; the warm start runs alone on every
+core; a later run reuses the start evaluation an earlier one stored (sdar_core/evaluation/memo.py).
+A few minutes on 2 cores."""
 
 import json
 
@@ -25,10 +26,10 @@ def test_two_training_runs_at_once(tmp_path, tiny_model_dir):
     base = tiny_run_config(tmp_path, tiny_model_dir, rounds=1, eval_every=None)
     lines: list[str] = []
     result = replicate_local(
-        base, arms=arms_for(("grpo",)), seeds=(0, 1), level=0.8, on_run=lines.append, workers=2
+        base, arms=arms_for(("grpo",)), seeds=(0, 1, 2), level=0.8, on_run=lines.append, workers=2
     )
-    assert [(r.arm, r.seed) for r in result.runs] == [("grpo", 0), ("grpo", 1)]
-    assert len({r.run_id for r in result.runs}) == 2
+    assert [(r.arm, r.seed) for r in result.runs] == [("grpo", 0), ("grpo", 1), ("grpo", 2)]
+    assert len({r.run_id for r in result.runs}) == 3
     mlflow_client = client(base.resolved_tracking_uri())
     for run in result.runs:
         found = mlflow_client.get_run(run.run_id)
@@ -37,21 +38,24 @@ def test_two_training_runs_at_once(tmp_path, tiny_model_dir):
         assert found.data.params["algorithm"] == "grpo"
     assert mlflow_client.get_run(result.parent_run_id).info.status == "FINISHED"
     outputs = sorted(p.name.split("-")[1:3] for p in (tmp_path / "logs").glob("worker-*.out"))
-    assert outputs == [["grpo", "seed0"], ["grpo", "seed1"], ["vanilla", "seed0"]]  # + warm start
+    assert outputs == [["grpo", f"seed{seed}"] for seed in range(3)] + [["vanilla", "seed0"]]
     assert any("grpo, seed 1: start" in line for line in lines)
     assert "went 2 at a time" in (result.out_dir / "replicate.md").read_text()
-    # the warm start evaluated the shared start checkpoint (and the base model); the runs each
-    # evaluated their final checkpoint and reused the start's: the stored one predates them
-    memo = {p: json.loads(p.read_text())["model_dir"] for p in (tmp_path / "eval_memo").iterdir()}
-    (start,) = [p for p, model in memo.items() if model.endswith("/warmstart-sft/checkpoint")]
-    assert sorted(model.removeprefix(str(tmp_path)).split("/")[-2] for model in memo.values()) == [
-        "",
-        "sdar-update",
-        "sdar-update",
-        "warmstart-sft",
-    ]  # fmt: skip (the base model is <out-dir>/model)
-    for run_root in (tmp_path / "pipeline_root").glob("sdar-alfworld-grpo-*"):
-        started = (run_root / "start-tracking").stat().st_mtime_ns
-        assert start.stat().st_mtime_ns < started
-        reused = json.loads((run_root / "evaluate" / "results").read_text())
-        assert reused["episodes"] == json.loads(start.read_text())["episodes"]
+
+    # the warm start ran alone on every core, the training runs on a share each; the third run
+    # reused the start evaluation that an earlier run on its thread count stored
+    memo = [json.loads(p.read_text()) | {"path": p} for p in (tmp_path / "eval_memo").iterdir()]
+    (base_eval,) = [m for m in memo if m["results"]["model_dir"] == str(tmp_path / "model")]
+    assert base_eval["inputs"]["threads"] == threads_per_worker(1)  # only the warm start's
+    starts = [m for m in memo if m["results"]["model_dir"].endswith("/warmstart-sft/checkpoint")]
+    threads = {threads_per_worker(1), threads_per_worker(2)}
+    assert sorted(m["inputs"]["threads"] for m in starts) == sorted(threads)
+    (shared,) = [m for m in starts if m["inputs"]["threads"] == threads_per_worker(2)]
+    runs = sorted(
+        (tmp_path / "pipeline_root").glob("sdar-alfworld-grpo-*"),
+        key=lambda run: (run / "start-tracking").stat().st_mtime_ns,
+    )
+    third = runs[-1]
+    assert shared["path"].stat().st_mtime_ns < (third / "start-tracking").stat().st_mtime_ns
+    reused = json.loads((third / "evaluate" / "results").read_text())
+    assert reused["episodes"] == shared["results"]["episodes"]

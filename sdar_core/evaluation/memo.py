@@ -15,9 +15,10 @@ input that decides its result and reuses a stored result on a hit:
 - the package version.
 
 A hit writes the stored results with this call's `model_dir` and `skills_index_dir`; a miss
-evaluates and stores the results (temp file, then rename: two runs that miss at once both store
-the same bytes). Not keyed: the code of the environment and of decoding, as for kfp.local's own
-cache; a code change that alters evaluation needs a new out-dir or an emptied memo folder.
+evaluates and stores the results beside the config, thread count and version they were keyed by
+(temp file, then rename: two runs that miss at once both store the same bytes). Not keyed:
+the code of the environment and of decoding, as for kfp.local's own cache; a code change that
+alters evaluation needs a new out-dir or an emptied memo folder.
 Without the variable (a cluster task, `sdar eval`), for the scripted policies and for a model
 that is not a local folder, evaluation always runs.
 """
@@ -35,7 +36,7 @@ import torch
 from sdar_core.evaluation.config import EvalConfig
 from sdar_core.evaluation.evaluate import evaluate, write_results
 
-__all__ = ["MEMO_ENV", "evaluate_memoized", "memo_key"]
+__all__ = ["MEMO_ENV", "evaluate_memoized", "memo_inputs", "memo_key"]
 
 MEMO_ENV = "SDAR_EVAL_MEMO"
 
@@ -54,34 +55,40 @@ def evaluate_memoized(
         return evaluate(model_dir, games_dir, out_path, config, skills_index_dir=skills_index_dir)
     with_skills = config.student_sees_skills and config.policy == "model"
     index = skills_index_dir if with_skills else None
-    stored = Path(memo) / f"{memo_key(model_dir, games_dir, index, config)}.json"
+    inputs = memo_inputs(config)
+    stored = Path(memo) / f"{memo_key(model_dir, games_dir, index, inputs)}.json"
     if stored.is_file():
-        results = json.loads(stored.read_text())
+        results = json.loads(stored.read_text())["results"]
         results["model_dir"] = str(model_dir)
         results["skills_index_dir"] = None if index is None else str(index)
         write_results(Path(out_path), results)
         return results
     results = evaluate(model_dir, games_dir, out_path, config, skills_index_dir=skills_index_dir)
-    write_results(stored, results)
+    write_results(stored, {"inputs": inputs, "results": results})
     return results
+
+
+def memo_inputs(config: EvalConfig) -> dict[str, Any]:
+    """What the key covers besides the folders; stored beside the results."""
+    from sdar_core import __version__
+
+    return {
+        "config": config.model_dump(mode="json", exclude={"workers"}),
+        "threads": torch.get_num_threads(),
+        "version": __version__,
+    }
 
 
 def memo_key(
     model_dir: str | os.PathLike[str],
     games_dir: str | os.PathLike[str],
     skills_index_dir: str | os.PathLike[str] | None,
-    config: EvalConfig,
+    inputs: dict[str, Any],
 ) -> str:
-    """The SHA-256 of everything the result depends on (module docstring)."""
-    from sdar_core import __version__
-
+    """The SHA-256 of everything the result depends on (module docstring): the folders and
+    `memo_inputs`."""
     digest = hashlib.sha256()
-    header = {
-        "config": config.model_dump(mode="json", exclude={"workers"}),
-        "threads": torch.get_num_threads(),
-        "version": __version__,
-    }
-    digest.update(json.dumps(header, sort_keys=True).encode())
+    digest.update(json.dumps(inputs, sort_keys=True).encode())
     for name, folder in (("model", model_dir), ("games", games_dir), ("skills", skills_index_dir)):
         digest.update(f"\0{name}\0".encode())
         if folder is not None:

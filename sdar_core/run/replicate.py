@@ -193,11 +193,13 @@ def replicate(
     on_run: Callable[[str], None] = print,
     clock: Callable[[], float] = time.perf_counter,
     workers: int = 1,
+    warm_runner: Runner | None = None,
 ) -> ReplicateResult:
     """Run the replication (module docstring) with `base`'s settings; `level` is the held-out
     success whose first round each arm's seeds report; `clock` measures the wall times; with
     `workers` > 1, that many training runs at a time (the runner must allow it: each of its
-    calls runs in a thread of its own), in the same order in the tables."""
+    calls runs in a thread of its own), in the same order in the tables; `warm_runner` runs the
+    warm start, which runs alone (default: `runner`)."""
     arms = list(arms if arms is not None else arms_for())
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -214,7 +216,7 @@ def replicate(
     trained = base.model_copy(update={"ceiling": False})
     what = ", its ceiling (skills in prompt)" if base.ceiling else ""
     on_run(f"warm start: index, supervised warm start, evaluation of its checkpoint{what}")
-    warm_result = runner(RunConfig.model_validate(warm.model_dump()))
+    warm_result = (warm_runner or runner)(RunConfig.model_validate(warm.model_dump()))
     checkpoint = _checkpoint_of(base, warm_result.run_name)
     tracking_uri = warm_result.tracking_uri
     seconds = {"warm_start": clock() - started}
