@@ -163,7 +163,7 @@ def test_evaluations_land_in_their_series_and_the_table(tmp_path, monkeypatch):
         Path(out_path).write_text(json.dumps(results))
         return results
 
-    monkeypatch.setattr("sdar_core.evaluation.evaluate", fake_evaluate)
+    monkeypatch.setattr("sdar_core.evaluation.memo.evaluate", fake_evaluate)  # the stage calls it
     inputs = {"model_uri": "model", "data_uri": "data"}
     params = {"algorithm": "sdar", "rollout_config": {"seed": 0}}
     run_id = start_tracking_stage(uri, "evals", "series", params, inputs=inputs, profile="local")

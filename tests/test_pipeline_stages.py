@@ -88,7 +88,7 @@ def test_stage_sets_skills_from_the_preset_and_passes_the_index(tmp_path, monkey
         calls.append((config.student_sees_skills, skills_index_dir))
         raise RuntimeError("stop after the call")
 
-    monkeypatch.setattr("sdar_core.evaluation.evaluate", fake_evaluate)
+    monkeypatch.setattr("sdar_core.evaluation.memo.evaluate", fake_evaluate)  # the stage calls it
     tracking = Tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "no-run")
     monkeypatch.setattr(Tracking, "stage", lambda self, stage, round: _NullTracker())
     for algorithm in ("skill_prompt", "skill_grpo", "grpo"):

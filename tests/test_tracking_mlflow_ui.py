@@ -48,7 +48,7 @@ def test_base_evaluation_is_its_own_series(uri, tmp_path, monkeypatch):
             json.dump(results, f)
         return results
 
-    monkeypatch.setattr("sdar_core.evaluation.evaluate", fake_evaluate)
+    monkeypatch.setattr("sdar_core.evaluation.memo.evaluate", fake_evaluate)  # the stage calls it
     monkeypatch.setattr("sdar_core.run.report.log_evaluation_artifacts", lambda *a, **k: None)
     inputs = {"model_uri": "model", "data_uri": "data"}
     params = {"algorithm": "grpo", "rollout_config": {"seed": 0}}
