@@ -35,6 +35,7 @@ import torch
 
 from sdar_core.evaluation.config import EvalConfig
 from sdar_core.evaluation.evaluate import evaluate, write_results
+from sdar_core.models.checksums import file_sha256
 
 __all__ = ["MEMO_ENV", "evaluate_memoized", "memo_inputs", "memo_key"]
 
@@ -53,8 +54,7 @@ def evaluate_memoized(
     memo = os.environ.get(MEMO_ENV)
     if not memo or config.policy != "model" or not Path(model_dir).is_dir():
         return evaluate(model_dir, games_dir, out_path, config, skills_index_dir=skills_index_dir)
-    with_skills = config.student_sees_skills and config.policy == "model"
-    index = skills_index_dir if with_skills else None
+    index = skills_index_dir if config.student_sees_skills else None
     inputs = memo_inputs(config)
     stored = Path(memo) / f"{memo_key(model_dir, games_dir, index, inputs)}.json"
     if stored.is_file():
@@ -98,8 +98,5 @@ def memo_key(
 
 def _hash_folder(digest: Any, folder: Path) -> None:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        name, size = path.relative_to(folder).as_posix(), path.stat().st_size
+        digest.update(f"{name}\0{size}\0{file_sha256(path)}\0".encode())
