@@ -19,7 +19,8 @@ every task when the server cannot be reached (it died, or failed to start: its o
 run's log).
 
 Tasks run one at a time (the embedded pipeline has no ParallelFor; concurrent callers queue on
-the server's socket). `RunConfig.warm_tasks = False` turns this off.
+the server's socket). `RunConfig.warm_tasks = False` turns this off. A process that runs several
+pipelines one after another can keep one server for all of them (`shared_warm_server`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["IMPORTS", "run_task", "task_source", "warm_tasks"]
+__all__ = ["IMPORTS", "run_task", "shared_warm_server", "task_source", "warm_server", "warm_tasks"]
 
 # what the stages import (benchmarks/stage_overhead.py); on a local store they do not import
 # mlflow (sdar_core/tracking), a child that needs it imports it itself
@@ -83,12 +84,9 @@ def task_source(full_command: list[str]) -> tuple[str, list[str]] | None:
 
 
 @contextlib.contextmanager
-def warm_tasks(log_path: Path) -> Iterator[subprocess.Popen]:
-    """Within the block, kfp.local's subprocess runner hands its tasks to a warm server (module
-    docstring), the process it yields; the server's own output goes to `log_path`. The server
-    stops when the block ends."""
-    from kfp.local import subprocess_task_handler
-
+def warm_server(log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A warm server (module docstring) listening at the address it yields with the process;
+    its own output goes to `log_path`. It stops when the block ends."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     folder = tempfile.mkdtemp(prefix="sdar-warm-tasks-")
     address = os.path.join(folder, "socket")
@@ -103,33 +101,71 @@ def warm_tasks(log_path: Path) -> Iterator[subprocess.Popen]:
             stderr=subprocess.STDOUT,
         )
     listener.close()  # the server holds it now: a dead server refuses connections
-    original = subprocess_task_handler.run_local_subprocess
-
-    def run_warm(full_command: list[str], env_vars: dict[str, str] | None = None) -> int:
-        task = task_source(full_command)
-        if task is None:
-            return original(full_command=full_command, env_vars=env_vars)
-        try:
-            return run_task(address, *task, env={**os.environ, **(env_vars or {})})
-        except ConnectionRefusedError:
-            warnings.warn(
-                f"the warm task server is not running (its output: {log_path}); "
-                "this task runs in a fresh process",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return original(full_command=full_command, env_vars=env_vars)
-
-    subprocess_task_handler.run_local_subprocess = run_warm
     try:
-        yield server
+        yield address, server
     finally:
-        subprocess_task_handler.run_local_subprocess = original
         server.terminate()
         server.wait()
         with contextlib.suppress(OSError):
             os.unlink(address)
             os.rmdir(folder)
+
+
+_shared: tuple[str, subprocess.Popen, Path] | None = None  # shared_warm_server's, while open
+
+
+@contextlib.contextmanager
+def shared_warm_server(log_path: Path) -> Iterator[subprocess.Popen]:
+    """Within the block, every `warm_tasks` of this process uses the one server started here
+    (its output goes to `log_path`) instead of starting its own: a process that runs several
+    pipelines one after another (pipelines/run_worker.py) imports the stages' libraries once.
+    Each task is still a child forked from the import-only server, as with a server per run."""
+    global _shared
+    if _shared is not None:
+        raise RuntimeError("a shared warm server is already running in this process")
+    with warm_server(log_path) as (address, server):
+        _shared = (address, server, log_path)
+        try:
+            yield server
+        finally:
+            _shared = None
+
+
+@contextlib.contextmanager
+def warm_tasks(log_path: Path) -> Iterator[subprocess.Popen]:
+    """Within the block, kfp.local's subprocess runner hands its tasks to a warm server (module
+    docstring), the process it yields: the shared one when `shared_warm_server` is open, else
+    one started here, whose own output goes to `log_path` and which stops when the block ends."""
+    from kfp.local import subprocess_task_handler
+
+    if _shared is not None:
+        address, server, server_log = _shared
+        serving = contextlib.nullcontext((address, server))
+    else:
+        server_log, serving = log_path, warm_server(log_path)
+    with serving as (address, server):
+        original = subprocess_task_handler.run_local_subprocess
+
+        def run_warm(full_command: list[str], env_vars: dict[str, str] | None = None) -> int:
+            task = task_source(full_command)
+            if task is None:
+                return original(full_command=full_command, env_vars=env_vars)
+            try:
+                return run_task(address, *task, env={**os.environ, **(env_vars or {})})
+            except ConnectionRefusedError:
+                warnings.warn(
+                    f"the warm task server is not running (its output: {server_log}); "
+                    "this task runs in a fresh process",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return original(full_command=full_command, env_vars=env_vars)
+
+        subprocess_task_handler.run_local_subprocess = run_warm
+        try:
+            yield server
+        finally:
+            subprocess_task_handler.run_local_subprocess = original
 
 
 def run_task(address: str, source: str, args: list[str], *, env: dict[str, str]) -> int:

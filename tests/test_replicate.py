@@ -341,3 +341,24 @@ def test_the_warm_start_goes_to_its_own_runner(tmp_path):
         arms=arms_for(("grpo",)), seeds=(0, 1), on_run=lambda line: None, workers=2,
     )  # fmt: skip
     assert warm_runs == [True] and trained == [False, False]
+
+
+def test_runs_with_a_teacher_start_first_and_are_reported_in_order(tmp_path):
+    fake, lock, started = FakeRunner(), threading.Lock(), []
+
+    def runner(config):
+        with lock:
+            if not config.warm_start:
+                started.append((config.algorithm, config.rollout.seed))
+            return fake(config)
+
+    result = replicate(
+        RunConfig(out_dir=tmp_path, rounds=1), runner=runner, arms=arms_for(("grpo", "sdar")),
+        seeds=(0, 1), on_run=lambda line: None, workers=2,
+    )  # fmt: skip
+    # the two sdar runs (a teacher stage: longer) went first, the grpo ones once a worker was free
+    assert sorted(started[:2]) == [("sdar", 0), ("sdar", 1)]
+    assert sorted(started[2:]) == [("grpo", 0), ("grpo", 1)]
+    assert [(r.arm, r.seed) for r in result.runs] == [
+        ("grpo", 0), ("sdar", 0), ("grpo", 1), ("sdar", 1)
+    ]  # fmt: skip

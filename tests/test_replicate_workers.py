@@ -1,10 +1,11 @@
 """`sdar replicate` with two worker processes through the real pipeline (kfp.local): two training
-runs in one out-dir at once, each in its own process (pipelines/run_worker.py), children of one
-MLflow parent run, with their console output kept per run; the warm start runs alone on every
-core; a later run reuses the start evaluation an earlier one stored (sdar_core/evaluation/memo.py).
-A few minutes on 2 cores."""
+runs in one out-dir at once, each in a process of its own (pipelines/run_worker.py, which keeps
+its two processes for all three runs), children of one MLflow parent run, with their console
+output kept per run; the warm start runs alone on every core; a later run reuses the start
+evaluation an earlier one stored (sdar_core/evaluation/memo.py). A few minutes on 2 cores."""
 
 import json
+import re
 
 import pytest
 from conftest import tiny_run_config
@@ -40,6 +41,13 @@ def test_two_training_runs_at_once(tmp_path, tiny_model_dir):
     outputs = sorted(p.name.split("-")[1:3] for p in (tmp_path / "logs").glob("worker-*.out"))
     assert outputs == [["grpo", f"seed{seed}"] for seed in range(3)] + [["vanilla", "seed0"]]
     assert any("grpo, seed 1: start" in line for line in lines)
+    # two long-lived processes served the three runs (RunWorkers): one of them ran two
+    served = [
+        re.match(r"worker process (\d+), its run (\d+)", p.read_text()).groups()
+        for p in (tmp_path / "logs").glob("worker-grpo-*.out")
+    ]
+    assert len({pid for pid, _ in served}) == 2
+    assert sorted(k for _, k in served) == ["1", "1", "2"]
     assert "went 2 at a time" in (result.out_dir / "replicate.md").read_text()
 
     # the warm start ran alone on every core, the training runs on a share each; the third run

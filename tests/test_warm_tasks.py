@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kfp import dsl, local
 
-from pipelines.warm_tasks import task_source, warm_tasks
+from pipelines.warm_tasks import shared_warm_server, task_source, warm_tasks
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
@@ -27,6 +27,7 @@ def probe(word: str) -> str:
             "kfp_runtime": os.environ.get("_KFP_RUNTIME"),
             "cwd": os.getcwd(),
             "random": random.random(),
+            "parent": os.getppid(),  # the warm server, which forked it
         }
     )
 
@@ -79,6 +80,23 @@ def test_a_dead_server_leaves_tasks_to_fresh_processes(kfp_local):
         with pytest.warns(RuntimeWarning, match="warm task server is not running"):
             result = json.loads(probe(word="fallback").output)
     assert not result["warm"]
+
+
+def test_a_shared_server_serves_every_block_of_the_process(kfp_local):
+    with shared_warm_server(kfp_local / "shared.log") as server:
+        with warm_tasks(kfp_local / "run1.log") as used_first:
+            first = json.loads(probe(word="one").output)
+        assert server.poll() is None  # a run's block leaves the shared server running
+        with warm_tasks(kfp_local / "run2.log") as used_second:
+            second = json.loads(probe(word="two").output)
+        with pytest.raises(RuntimeError, match="already running"):
+            with shared_warm_server(kfp_local / "another.log"):
+                pass
+    assert used_first is used_second is server
+    assert first["warm"] and first["parent"] == second["parent"] == server.pid
+    assert server.poll() is not None  # stopped with the shared block
+    assert not (kfp_local / "run1.log").exists()  # no server of its own
+    assert not json.loads(probe(word="after").output)["warm"]
 
 
 def test_other_commands_are_not_taken():

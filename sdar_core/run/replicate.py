@@ -22,9 +22,9 @@ runner overhead) for the warm start and per arm, summed over seeds, from the sta
 each run logged into MLflow.
 
 With `workers` > 1 the training runs go that many at a time (one thread each here, calling the
-runner; pipelines.replicate gives each its own process), finishing in any order but reported in
-the seed/arm order; the phase rows then add up each run's own wall time, and the tables say how
-long the whole replicate took.
+runner; pipelines.replicate gives each its own process), those with a teacher stage (longer)
+started first, finishing in any order but reported in the seed/arm order; the phase rows then
+add up each run's own wall time, and the tables say how long the whole replicate took.
 
 The seeds therefore vary the RL part only, not the warm start: the spread between seeds is the
 spread of RL from one start. Nothing is tuned on the evaluation games: the settings are fixed
@@ -244,7 +244,7 @@ def replicate(
             )
             return done
 
-        runs = _map(train, jobs, workers)
+        runs = _map(train, jobs, workers, first=[_has_teacher(arm) for _, arm in jobs])
         seconds["training_runs"] = clock() - started - seconds["warm_start"]
         seconds["total"] = seconds["warm_start"] + seconds["training_runs"]  # reports excluded
         seconds["workers"] = workers
@@ -262,16 +262,28 @@ def replicate(
     return result
 
 
-def _map(function: Callable[[Any], RunOutcome], jobs: list, workers: int) -> list[RunOutcome]:
-    """`function` over `jobs` in order, `workers` at a time. A failure (or Ctrl-C) cancels the
-    jobs not yet started and raises at once; the runner stops those under way (it is the one
-    that started their processes)."""
+def _has_teacher(arm: Arm) -> bool:
+    from sdar_core.algos import get_algorithm
+
+    return get_algorithm(arm.algorithm).needs_teacher
+
+
+def _map(
+    function: Callable[[Any], RunOutcome], jobs: list, workers: int, *, first: Sequence[bool]
+) -> list[RunOutcome]:
+    """`function` over `jobs`, `workers` at a time, the results in the jobs' order. With
+    several workers the jobs marked `first` (the longer ones: runs with a teacher stage) start
+    before the others, so that the last to finish are short and the workers end close together
+    (with a worker idle while the other runs a long last job, the wall time grows by up to one
+    run). A failure (or Ctrl-C) cancels the jobs not yet started and raises at once; the runner
+    stops those under way (it is the one that started their processes)."""
     if workers == 1:
         return [function(job) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda k: not first[k])  # stable: in order otherwise
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replicate-run")
     try:
-        futures = [pool.submit(function, job) for job in jobs]
-        return [future.result() for future in futures]
+        futures = {k: pool.submit(function, jobs[k]) for k in order}
+        return [futures[k].result() for k in range(len(jobs))]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
