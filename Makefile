@@ -88,7 +88,7 @@ smollm2-run: $(SMOLLM2_STAMP) ## SmolLM2 from its GGUF: LoRA warm start, LoRA RL
 replicate: $(STAMP) ## Set everything up if needed, run GRPO, GRPO+OPSD, SDAR and OPSD x 3 seeds here (kfp.local) and print the tables
 	$(BIN)/sdar replicate $(REPLICATE_ARGS)
 
-replicate-miniature2: $(STAMP) ## The four arms x 5 seeds x 6 rounds on the second miniature, two runs at a time (1 h 38 min on 2 cores; finished runs are reused)
+replicate-miniature2: $(STAMP) ## The four arms x 5 seeds x 6 rounds on the second miniature, two runs at a time (50 min on 2 cores, 2026-12-07; finished runs are reused)
 	$(BIN)/sdar replicate --config pipelines/runs/miniature2-replicate.json --seeds 0,1,2,3,4 --workers 2 \
 		--out-dir runs/replicate-miniature2 $(REPLICATE_ARGS)
 
