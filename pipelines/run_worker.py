@@ -39,7 +39,6 @@ import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from pipelines.local import LocalRunResult, run_local
 from sdar_core.errors import SdarError
@@ -55,14 +54,19 @@ class WorkerFailed(SdarError):
     """A run in a worker process ended with an error."""
 
 
-def _names(config: RunConfig) -> tuple[str, Path]:
-    """The config's JSON and the file its worker's console output goes to."""
+@contextlib.contextmanager
+def _request(config: RunConfig) -> Iterator[tuple[Path, Path, Path]]:
+    """The files of one run in a worker: its config (written here), where its result will be
+    (both in a temp folder removed at the end of the block) and its console output."""
     text = config.model_dump_json()
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     name = f"{config.algorithm}-seed{config.rollout.seed}-{digest}"
     logs = config.out_dir.resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    return text, logs / f"worker-{name}.out"
+    with tempfile.TemporaryDirectory(prefix="sdar-run-worker-") as tmp:
+        config_path = Path(tmp) / "config.json"
+        config_path.write_text(text)
+        yield config_path, Path(tmp) / "result.json", logs / f"worker-{name}.out"
 
 
 def _threads_env(threads: int) -> dict[str, str]:
@@ -88,10 +92,7 @@ def _result(result_path: Path) -> LocalRunResult:
 
 def run_in_worker(config: RunConfig, *, threads: int) -> LocalRunResult:
     """Run `config`'s pipeline in a worker process (module docstring) and return its result."""
-    text, output = _names(config)
-    with tempfile.TemporaryDirectory(prefix="sdar-run-worker-") as tmp:
-        config_path, result_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
-        config_path.write_text(text)
+    with _request(config) as (config_path, result_path, output):
         with open(output, "w") as out:
             done = subprocess.run(
                 [sys.executable, "-m", "pipelines.run_worker", str(config_path), str(result_path)],
@@ -112,7 +113,6 @@ class RunWorkers:
     at once. `close()` (or the end of a `with` block) lets each process finish and exit."""
 
     def __init__(self, n: int, *, threads: int, log_dir: Path) -> None:
-        self.threads, self.log_dir = threads, log_dir
         self._idle: queue.Queue[_Worker] = queue.Queue()
         for k in range(n):
             self._idle.put(_Worker(log_dir / f"worker-{k}.log", threads))
@@ -153,10 +153,7 @@ class _Worker:
                 env=os.environ | _threads_env(self.threads),
                 text=True,
             )
-        text, output = _names(config)
-        with tempfile.TemporaryDirectory(prefix="sdar-run-worker-") as tmp:
-            config_path, result_path = Path(tmp) / "config.json", Path(tmp) / "result.json"
-            config_path.write_text(text)
+        with _request(config) as (config_path, result_path, output):
             request = {
                 "config": str(config_path),
                 "result": str(result_path),
@@ -191,21 +188,18 @@ class _Worker:
             self.process.wait()
 
 
-def main(config_path: str, result_path: str) -> None:
-    _run_one(Path(config_path), Path(result_path))
-
-
-def _run_one(config_path: Path, result_path: Path) -> None:
-    config = RunConfig.model_validate_json(config_path.read_text())
+def main(config_path: str | Path, result_path: str | Path) -> None:
+    """One run: the config's pipeline, its result written as JSON (temp file, then rename)."""
+    config = RunConfig.model_validate_json(Path(config_path).read_text())
     result = run_local(config, beside_others=True)
     fields = dataclasses.asdict(result)
     for key in _PATHS:
         if fields[key] is not None:
             fields[key] = str(fields[key])
-    write_text_atomic(result_path, json.dumps(fields))
+    write_text_atomic(Path(result_path), json.dumps(fields))
 
 
-def serve(log_path: Path, requests: IO[str] = sys.stdin) -> None:
+def serve(log_path: Path) -> None:
     """The serving process (RunWorkers): a JSON request per line; for each, the run's output
     goes to its file (first line: this process's id and how many runs it has served) and one
     JSON line goes back on the original stdout ({"status": "ok"} or
@@ -216,12 +210,12 @@ def serve(log_path: Path, requests: IO[str] = sys.stdin) -> None:
     replies = os.fdopen(os.dup(1), "w")
     with open(log_path, "ab") as log, _output_to(log.fileno()):
         with shared_warm_server(log_path):
-            for served, line in enumerate(requests, start=1):
+            for served, line in enumerate(sys.stdin, start=1):
                 request = json.loads(line)
                 with open(request["output"], "wb") as out, _output_to(out.fileno()):
                     print(f"worker process {os.getpid()}, its run {served}", flush=True)
                     try:
-                        _run_one(Path(request["config"]), Path(request["result"]))
+                        main(request["config"], request["result"])
                         status = "ok"
                     except Exception:
                         traceback.print_exc()
